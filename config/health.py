@@ -1,0 +1,57 @@
+"""GET /healthz: database, broker and Beat, each 'ok' or the failure; 503 when any is down."""
+
+import time
+
+import redis
+from django.conf import settings
+from django.db import connection
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+
+def check_database() -> str:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    except Exception as exc:  # noqa: BLE001 - any failure is the answer
+        return f"down: {type(exc).__name__}: {exc}"
+    return "ok"
+
+
+def _redis() -> redis.Redis:
+    return redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1)
+
+
+def check_broker() -> str:
+    if not settings.REDIS_URL:
+        return "down: no broker configured (set REDIS_URL)"
+    try:
+        _redis().ping()
+    except redis.RedisError as exc:
+        return f"down: {type(exc).__name__}: {exc}"
+    return "ok"
+
+
+def check_beat() -> str:
+    if not settings.REDIS_URL:
+        return "down: no broker configured, so no Beat heartbeat"
+    try:
+        raw = _redis().get(settings.NEXUS_BEAT_HEARTBEAT_KEY)
+    except redis.RedisError as exc:
+        return f"down: cannot read the heartbeat: {type(exc).__name__}: {exc}"
+    if raw is None:
+        return "down: no Beat heartbeat yet (is `celery -A config beat` running?)"
+    age = time.time() - float(raw)
+    if age > settings.NEXUS_BEAT_HEARTBEAT_MAX_AGE:
+        return f"down: last Beat heartbeat {age:.0f} s ago (limit {settings.NEXUS_BEAT_HEARTBEAT_MAX_AGE} s)"
+    return "ok"
+
+
+@never_cache
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    checks = {"database": check_database(), "broker": check_broker(), "beat": check_beat()}
+    healthy = all(value == "ok" for value in checks.values())
+    return JsonResponse(checks, status=200 if healthy else 503)

@@ -1,0 +1,13 @@
+"""Local development and `make run`: DEBUG on, a throwaway secret, loopback hosts."""
+
+import os
+
+from .base import *
+
+DEBUG = env_bool("DJANGO_DEBUG", True)
+# Only ever used on a developer's machine; prod.py refuses to start without a real one.
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY") or "dev-only-insecure-key-not-for-production"
+ALLOWED_HOSTS = ALLOWED_HOSTS or ["127.0.0.1", "localhost", "[::1]"]
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,40 @@
+"""Production: every secret and host comes from the environment; refuses to start without them."""
+
+import os
+
+from django.core.exceptions import ImproperlyConfigured
+
+from .base import *
+from .base import DATABASE_URL
+
+_missing = [
+    name
+    for name, value in (
+        ("DJANGO_SECRET_KEY", os.environ.get("DJANGO_SECRET_KEY", "")),
+        ("DJANGO_ALLOWED_HOSTS", os.environ.get("DJANGO_ALLOWED_HOSTS", "")),
+        ("DATABASE_URL", DATABASE_URL),
+        ("REDIS_URL", os.environ.get("REDIS_URL", "")),
+    )
+    if not value
+]
+if _missing:
+    raise ImproperlyConfigured(
+        f"Production settings need {', '.join(_missing)} in the environment (see .env.example)."
+    )
+if len(os.environ["DJANGO_SECRET_KEY"]) < 32:
+    raise ImproperlyConfigured("DJANGO_SECRET_KEY must be at least 32 characters long.")
+
+DEBUG = False
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SESSION_COOKIE_SECURE = True
+CSRF_COOKIE_SECURE = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
+WHITENOISE_USE_FINDERS = False  # the image runs collectstatic at build time
+
+EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = os.environ.get("EMAIL_USE_TLS", "").lower() in {"1", "true", "yes"}
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "nexus@localhost")

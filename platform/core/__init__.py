@@ -1,0 +1,1 @@
+"""Core: operations shared by every concept (bootstrap of a fresh install)."""

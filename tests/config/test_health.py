@@ -1,0 +1,60 @@
+"""GET /healthz: database, broker and Beat, each 'ok' or the failure."""
+
+import time
+
+import pytest
+from django.conf import settings
+
+
+@pytest.mark.django_db
+def test_healthz_is_503_and_names_beat_when_no_heartbeat(client, redis_client):
+    # given a working database and broker but no Beat heartbeat
+    # when ops ask for health
+    response = client.get("/healthz")
+    # then it is 503 and says what is down
+    assert response.status_code == 503
+    body = response.json()
+    assert body["database"] == "ok"
+    assert body["broker"] == "ok"
+    assert body["beat"].startswith("down: no Beat heartbeat")
+
+
+@pytest.mark.django_db
+def test_healthz_is_200_with_a_fresh_heartbeat(client, redis_client):
+    redis_client.set(settings.NEXUS_BEAT_HEARTBEAT_KEY, str(time.time()))
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"database": "ok", "broker": "ok", "beat": "ok"}
+
+
+@pytest.mark.django_db
+def test_healthz_calls_a_stale_heartbeat_down(client, redis_client):
+    redis_client.set(settings.NEXUS_BEAT_HEARTBEAT_KEY, str(time.time() - 3600))
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    assert "last Beat heartbeat 3600 s ago" in response.json()["beat"]
+
+
+@pytest.mark.django_db
+def test_healthz_reports_a_broker_that_is_down(client, settings):
+    # given a Redis URL nothing listens on
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["broker"].startswith("down: ConnectionError")
+    assert body["beat"].startswith("down: cannot read the heartbeat")
+    assert body["database"] == "ok"
+
+
+def test_healthz_refuses_post(client):
+    assert client.post("/healthz").status_code == 405
+
+
+def test_beat_process_writes_the_heartbeat(client, celery_beat_process, redis_client):
+    # given a real Beat process
+    deadline = time.time() + 15
+    while time.time() < deadline and not redis_client.get(settings.NEXUS_BEAT_HEARTBEAT_KEY):
+        time.sleep(0.2)
+    # then health calls Beat ok
+    assert client.get("/healthz").json()["beat"] == "ok"

@@ -1,0 +1,139 @@
+"""Shared fixtures: real worker and Beat processes on the session's Redis and test database."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+import redis as redis_lib
+from django.conf import settings
+from django.db import connection
+
+from config import BASE_DIR
+from config.celery import app as celery_app
+
+CELERY = str(Path(sys.executable).parent / "celery")
+QUEUES = "default,calendar,notifications,github,metrics"
+
+
+def process_env() -> dict[str, str]:
+    """Environment for a child process that must use this session's test database and Redis."""
+    env = dict(os.environ)
+    env["DJANGO_SETTINGS_MODULE"] = "config.settings.test"
+    env["REDIS_URL"] = settings.REDIS_URL
+    env["PYTHONUNBUFFERED"] = "1"
+    name = connection.settings_dict["NAME"]  # the test database's name once pytest-django made it
+    if connection.vendor == "sqlite":
+        env["SQLITE_PATH"] = str(name)
+    else:
+        parts = urlsplit(os.environ["DATABASE_URL"])
+        env["DATABASE_URL"] = urlunsplit(parts._replace(path=f"/{name}"))
+    return env
+
+
+class Proc:
+    """A child process whose output goes to a log file we can show when a test fails."""
+
+    def __init__(self, name: str, argv: list[str], log_dir: Path) -> None:
+        self.name = name
+        self.log_path = log_dir / f"{name}.log"
+        self._log = self.log_path.open("wb")
+        self.popen = subprocess.Popen(
+            argv,
+            cwd=BASE_DIR,
+            env=process_env(),
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_for_line(self, text: str, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if text in self.log():
+                return
+            if self.popen.poll() is not None:
+                break
+            time.sleep(0.1)
+        raise AssertionError(f"{self.name} never printed {text!r}; its log:\n{self.log()[-4000:]}")
+
+    def stop(self, sig: int = 15) -> None:
+        if self.popen.poll() is None:
+            try:
+                os.killpg(self.popen.pid, sig)
+                self.popen.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.popen.pid, 9)
+                self.popen.wait()
+            except ProcessLookupError:
+                pass
+        self._log.close()
+
+
+@pytest.fixture
+def start_process(tmp_path: Path) -> Iterator[Callable[..., Proc]]:
+    procs: list[Proc] = []
+
+    def start(name: str, argv: list[str]) -> Proc:
+        proc = Proc(name, argv, tmp_path)
+        procs.append(proc)
+        return proc
+
+    yield start
+    for proc in procs:
+        proc.stop()
+
+
+@pytest.fixture
+def redis_client() -> redis_lib.Redis:
+    client = redis_lib.Redis.from_url(settings.REDIS_URL)
+    client.flushdb()
+    return client
+
+
+@pytest.fixture
+def celery_worker_process(transactional_db: None, start_process: Callable[..., Proc], redis_client) -> Proc:
+    """A real `celery -A config worker` on every Nexus queue, ready to take tasks."""
+    worker = start_process(
+        "worker",
+        [
+            CELERY,
+            "-A",
+            "config",
+            "worker",
+            "-l",
+            "INFO",
+            "-Q",
+            QUEUES,
+            "-c",
+            "2",
+            "-n",
+            f"test-{os.getpid()}@%h",
+            "--without-mingle",
+            "--without-gossip",
+        ],
+    )
+    worker.wait_for_line("ready.", timeout=60)
+    return worker
+
+
+@pytest.fixture
+def celery_beat_process(transactional_db: None, start_process: Callable[..., Proc], redis_client) -> Proc:
+    """A real `celery -A config beat` with Nexus's scheduler."""
+    beat = start_process("beat", [CELERY, "-A", "config", "beat", "-l", "DEBUG"])
+    beat.wait_for_line("beat: Starting...", timeout=60)
+    return beat
+
+
+@pytest.fixture
+def app():
+    return celery_app

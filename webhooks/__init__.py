@@ -1,0 +1,1 @@
+"""GitHub: the signed webhook receiver, event handlers and the REST client."""
