@@ -39,6 +39,10 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_celery_beat",
     "core",
+    "programs",
+    "cohorts",
+    "submissions",
+    "notifications",
 ]
 
 MIDDLEWARE = [
@@ -156,6 +160,18 @@ CELERY_TASK_DEFAULT_ROUTING_KEY = "default"
 CELERY_TASK_ROUTES = {f"nexus.{name}.*": {"queue": name} for name in NEXUS_QUEUES}
 
 CELERY_BEAT_SCHEDULER = "schedules.scheduler:NexusScheduler"
+# Beat copies these into its database table at start, so staff see and edit them in the admin.
+CELERY_BEAT_SCHEDULE = {
+    "nexus:reconcile": {
+        "task": "nexus.calendar.reconcile",
+        "schedule": timedelta(seconds=env_int("NEXUS_RECONCILE_EVERY", 60)),
+        "options": {"queue": "calendar", "expires": 55},
+    },
+}
+# One active Beat: a Redis lock with a token; the leader renews it each tick, a standby takes over
+# once it expires.
+NEXUS_BEAT_LOCK_KEY = "nexus:beat:lock"
+NEXUS_BEAT_LOCK_TTL = env_int("NEXUS_BEAT_LOCK_TTL", 15)
 DJANGO_CELERY_BEAT_TZ_AWARE = True
 # Beat writes a heartbeat to Redis every tick; /healthz calls Beat down when it is older than this.
 NEXUS_BEAT_HEARTBEAT_KEY = "nexus:beat:heartbeat"

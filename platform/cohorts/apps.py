@@ -1,0 +1,8 @@
+"""The cohorts app's config."""
+
+from django.apps import AppConfig
+
+
+class CohortsConfig(AppConfig):
+    name = "cohorts"
+    verbose_name = "Cohorts"

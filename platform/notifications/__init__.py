@@ -1,0 +1,1 @@
+"""Notifications: the outbox every effect writes to; delivery reads it."""

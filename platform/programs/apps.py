@@ -1,0 +1,8 @@
+"""The programs app's config."""
+
+from django.apps import AppConfig
+
+
+class ProgramsConfig(AppConfig):
+    name = "programs"
+    verbose_name = "Programs"

@@ -1,0 +1,350 @@
+"""Program writes: load a program file (create or update, idempotent) and export one back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from programs.models import ContentItem, Program, Project, Unit
+from programs.relative import (
+    DurationError,
+    RelativeDate,
+    RelativeDateError,
+    format_duration,
+    parse_duration,
+)
+
+# A Monday well away from any DST change, used only to compare dates that share an anchor.
+_REFERENCE_START = date(2030, 1, 7)
+
+
+class ProgramFileError(ValueError):
+    """A program file that cannot be loaded; every message names the file, the item and the field."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        super().__init__(f"{source}: {len(problems)} problem(s):\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+@dataclass
+class LoadResult:
+    program: Program
+    created: bool
+    changed: bool
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+class _Checker:
+    """Collects every problem of a file instead of stopping at the first."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.problems: list[str] = []
+
+    def fail(self, where: str, message: str) -> None:
+        self.problems.append(f"{where}: {message}")
+
+    def known(self, data: dict, allowed: set[str], where: str) -> None:
+        for key in data:
+            if key not in allowed:
+                self.fail(where, f"unknown field '{key}' (known: {', '.join(sorted(allowed))})")
+
+    def text(self, data: dict, key: str, where: str, *, required: bool = True, default: str = "") -> str:
+        value = data.get(key, None)
+        if value is None:
+            if required:
+                self.fail(where, f"field '{key}' is required")
+            return default
+        if not isinstance(value, str | int | float):
+            self.fail(where, f"field '{key}' must be text, not {type(value).__name__}")
+            return default
+        return str(value).strip()
+
+    def relative(self, data: dict, key: str, where: str) -> RelativeDate | None:
+        raw = self.text(data, key, where)
+        if not raw:
+            return None
+        try:
+            return RelativeDate.parse(raw)
+        except RelativeDateError as exc:
+            self.fail(where, f"field '{key}': {exc}")
+            return None
+
+    def durations(self, value: Any, key: str, where: str) -> list[str] | None:
+        if value is None:
+            return None
+        if not isinstance(value, list):
+            self.fail(where, f"field '{key}' must be a list of durations such as [24h, 1h]")
+            return None
+        out = []
+        for item in value:
+            try:
+                out.append(format_duration(parse_duration(str(item))))
+            except DurationError as exc:
+                self.fail(where, f"field '{key}': {exc}")
+        return out
+
+    def items(self, data: dict, key: str, where: str) -> list[dict]:
+        value = data.get(key) or []
+        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+            self.fail(where, f"field '{key}' must be a list of mappings")
+            return []
+        return value
+
+
+def _ordered(a: RelativeDate, b: RelativeDate) -> bool | None:
+    """Whether a <= b, when both count from the same anchor (otherwise it depends on the cohort)."""
+    if a.anchor != b.anchor:
+        return None
+    anchors = {a.anchor: _REFERENCE_START} if a.anchor else {}
+    zone = ZoneInfo("UTC")
+    at = a.resolve(start=_REFERENCE_START, tz=zone, anchors=anchors)
+    bt = b.resolve(start=_REFERENCE_START, tz=zone, anchors=anchors)
+    return at <= bt
+
+
+def parse_program(data: Any, *, source: str) -> dict:
+    """Validate a program file's data into plain rows; raises ProgramFileError listing every problem."""
+    check = _Checker(source)
+    if not isinstance(data, dict):
+        raise ProgramFileError(source, ["the file must be a mapping with slug, name and units"])
+    check.known(
+        data, {"slug", "name", "description", "timezone_hint", "anchors", "defaults", "units"}, "program"
+    )
+    slug = check.text(data, "slug", "program")
+    program = {
+        "slug": slug,
+        "name": check.text(data, "name", "program"),
+        "description": check.text(data, "description", "program", required=False),
+        "timezone_hint": check.text(data, "timezone_hint", "program", required=False),
+        "anchors": [],
+        "default_reminders": ["1d", "1h"],
+        "units": [],
+    }
+    anchors = data.get("anchors") or []
+    if not isinstance(anchors, list) or not all(isinstance(a, str) for a in anchors):
+        check.fail("program", "field 'anchors' must be a list of anchor names")
+    else:
+        program["anchors"] = anchors
+    defaults = data.get("defaults") or {}
+    if not isinstance(defaults, dict):
+        check.fail("program", "field 'defaults' must be a mapping")
+        defaults = {}
+    reminders = check.durations(defaults.get("reminders"), "defaults.reminders", "program")
+    if reminders is not None:
+        program["default_reminders"] = reminders
+
+    unit_keys: set[str] = set()
+    project_keys: set[str] = set()
+    for u_index, unit in enumerate(check.items(data, "units", "program")):
+        uwhere = f"units[{u_index}] ({unit.get('key', '?')})"
+        check.known(unit, {"key", "title", "summary", "phase", "unlock", "content", "projects"}, uwhere)
+        ukey = check.text(unit, "key", uwhere)
+        if ukey in unit_keys:
+            check.fail(uwhere, f"field 'key': '{ukey}' is used by another unit")
+        unit_keys.add(ukey)
+        unlock = check.relative(unit, "unlock", uwhere)
+        _check_anchor(check, uwhere, "unlock", unlock, program["anchors"])
+        row = {
+            "key": ukey,
+            "title": check.text(unit, "title", uwhere),
+            "summary": check.text(unit, "summary", uwhere, required=False),
+            "phase": check.text(unit, "phase", uwhere, required=False),
+            "unlock": str(unlock) if unlock else "",
+            "content": [],
+            "projects": [],
+        }
+        content_keys: set[str] = set()
+        for c_index, item in enumerate(check.items(unit, "content", uwhere)):
+            cwhere = f"{uwhere} content[{c_index}] ({item.get('key', '?')})"
+            check.known(item, {"key", "title", "body"}, cwhere)
+            ckey = check.text(item, "key", cwhere)
+            if ckey in content_keys:
+                check.fail(cwhere, f"field 'key': '{ckey}' is used twice in this unit")
+            content_keys.add(ckey)
+            row["content"].append(
+                {
+                    "key": ckey,
+                    "title": check.text(item, "title", cwhere),
+                    "body": check.text(item, "body", cwhere, required=False),
+                }
+            )
+        for p_index, item in enumerate(check.items(unit, "projects", uwhere)):
+            pwhere = f"{uwhere} projects[{p_index}] ({item.get('key', '?')})"
+            check.known(
+                item, {"key", "title", "description", "opens", "due", "cutoff", "grace", "reminders"}, pwhere
+            )
+            pkey = check.text(item, "key", pwhere)
+            if pkey in project_keys:
+                check.fail(pwhere, f"field 'key': '{pkey}' is used by another project")
+            project_keys.add(pkey)
+            dates = {name: check.relative(item, name, pwhere) for name in ("opens", "due", "cutoff")}
+            for name, value in dates.items():
+                _check_anchor(check, pwhere, name, value, program["anchors"])
+            grace = timedelta(0)
+            if item.get("grace") is not None:
+                try:
+                    grace = parse_duration(str(item["grace"]))
+                except DurationError as exc:
+                    check.fail(pwhere, f"field 'grace': {exc}")
+            opens, due, cutoff = dates["opens"], dates["due"], dates["cutoff"]
+            if opens and cutoff and _ordered(opens, cutoff) is False:
+                check.fail(pwhere, f"field 'cutoff': the window closes ({cutoff}) before it opens ({opens})")
+            if opens and due and _ordered(opens, due) is False:
+                check.fail(pwhere, f"field 'due': due ({due}) is before the window opens ({opens})")
+            if due and cutoff and _ordered(due, cutoff) is False:
+                check.fail(pwhere, f"field 'due': due ({due}) is after the cut-off ({cutoff})")
+            row["projects"].append(
+                {
+                    "key": pkey,
+                    "title": check.text(item, "title", pwhere),
+                    "description": check.text(item, "description", pwhere, required=False),
+                    "opens": str(opens) if opens else "",
+                    "due": str(due) if due else "",
+                    "cutoff": str(cutoff) if cutoff else "",
+                    "grace": grace,
+                    "reminders": check.durations(item.get("reminders"), "reminders", pwhere),
+                }
+            )
+        program["units"].append(row)
+    if check.problems:
+        raise ProgramFileError(source, check.problems)
+    return program
+
+
+def _check_anchor(check: _Checker, where: str, name: str, value: RelativeDate | None, anchors: list) -> None:
+    if value and value.anchor and value.anchor not in anchors:
+        check.fail(
+            where,
+            f"field '{name}': anchor '{value.anchor}' is not declared in the program's anchors {anchors}",
+        )
+
+
+def _sync_fields(instance: Any, values: dict) -> bool:
+    changed = False
+    for name, value in values.items():
+        if getattr(instance, name) != value:
+            setattr(instance, name, value)
+            changed = True
+    return changed
+
+
+@transaction.atomic
+def program_load(*, data: Any, source: str) -> LoadResult:
+    """Create or update a program from a parsed file; loading the same file twice changes nothing."""
+    spec = parse_program(data, source=source)
+    program, created = Program.objects.get_or_create(slug=spec["slug"], defaults={"name": spec["name"]})
+    changed = created
+    counts = {"units": 0, "content": 0, "projects": 0}
+    if _sync_fields(
+        program,
+        {k: spec[k] for k in ("name", "description", "timezone_hint", "anchors", "default_reminders")},
+    ):
+        program.full_clean()
+        program.save()
+        changed = True
+    units = {u.key: u for u in program.units.all()}
+    projects = {p.key: p for p in program.projects.all()}
+    keep_units, keep_projects = set(), set()
+    for u_pos, urow in enumerate(spec["units"]):
+        unit = units.get(urow["key"]) or Unit(program=program, key=urow["key"])
+        values = {"position": u_pos, **{k: urow[k] for k in ("title", "summary", "phase", "unlock")}}
+        if _sync_fields(unit, values) or unit.pk is None:
+            _save(unit, source, f"unit '{unit.key}'")
+            changed = True
+        keep_units.add(unit.key)
+        counts["units"] += 1
+        existing_content = {c.key: c for c in unit.content.all()}
+        keep_content = set()
+        for c_pos, crow in enumerate(urow["content"]):
+            item = existing_content.get(crow["key"]) or ContentItem(unit=unit, key=crow["key"])
+            if (
+                _sync_fields(item, {"position": c_pos, "title": crow["title"], "body": crow["body"]})
+                or not item.pk
+            ):
+                _save(item, source, f"content '{item.key}'")
+                changed = True
+            keep_content.add(item.key)
+            counts["content"] += 1
+        stale = unit.content.exclude(key__in=keep_content)
+        if stale.exists():
+            stale.delete()
+            changed = True
+        for prow in urow["projects"]:
+            project = projects.get(prow["key"]) or Project(program=program, key=prow["key"])
+            values = {
+                "unit_id": unit.pk,
+                "position": counts["projects"],
+                **{
+                    k: prow[k]
+                    for k in ("title", "description", "opens", "due", "cutoff", "grace", "reminders")
+                },
+            }
+            if _sync_fields(project, values) or project.pk is None:
+                _save(project, source, f"project '{project.key}'")
+                changed = True
+            keep_projects.add(project.key)
+            counts["projects"] += 1
+    for queryset in (
+        program.projects.exclude(key__in=keep_projects),
+        program.units.exclude(key__in=keep_units),
+    ):
+        if queryset.exists():
+            queryset.delete()
+            changed = True
+    return LoadResult(program=program, created=created, changed=changed, counts=counts)
+
+
+def _save(instance: Any, source: str, what: str) -> None:
+    try:
+        instance.full_clean()
+    except ValidationError as exc:
+        problems = [f"{what}: field '{name}': {'; '.join(msgs)}" for name, msgs in exc.message_dict.items()]
+        raise ProgramFileError(source, problems) from exc
+    instance.save()
+
+
+def program_export(*, program: Program) -> dict:
+    """The program as the data of a program file (load(export(p)) changes nothing)."""
+    units = []
+    for unit in program.units.prefetch_related("content", "projects"):
+        urow: dict[str, Any] = {"key": unit.key, "title": unit.title}
+        if unit.summary:
+            urow["summary"] = unit.summary
+        if unit.phase:
+            urow["phase"] = unit.phase
+        urow["unlock"] = unit.unlock
+        urow["content"] = [
+            {"key": c.key, "title": c.title, **({"body": c.body} if c.body else {})}
+            for c in unit.content.all()
+        ]
+        urow["projects"] = []
+        for project in unit.projects.all():
+            prow: dict[str, Any] = {"key": project.key, "title": project.title}
+            if project.description:
+                prow["description"] = project.description
+            prow.update(
+                opens=project.opens,
+                due=project.due,
+                cutoff=project.cutoff,
+                grace=format_duration(project.grace),
+            )
+            if project.reminders is not None:
+                prow["reminders"] = list(project.reminders)
+            urow["projects"].append(prow)
+        units.append(urow)
+    return {
+        "slug": program.slug,
+        "name": program.name,
+        "description": program.description,
+        "timezone_hint": program.timezone_hint,
+        "anchors": list(program.anchors),
+        "defaults": {"reminders": list(program.default_reminders)},
+        "units": units,
+    }

@@ -1,0 +1,1 @@
+"""Submissions: window state per cohort and project, and what learners hand in."""

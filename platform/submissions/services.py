@@ -1,0 +1,71 @@
+"""Submission writes: record window transitions, and accept a learner's work only inside its window."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from cohorts.models import Cohort, Enrollment
+from programs.models import Project
+from submissions.models import Submission, WindowTransition
+from submissions.selectors import window_for
+
+
+class SubmissionRefused(ValidationError):
+    """A submission outside its window; the message says why and what to do."""
+
+
+def transition_record(
+    *, cohort: Cohort, project: Project, kind: str, enrollment_id: int | None, at: datetime
+) -> WindowTransition:
+    """Record that a window opened / passed due / closed; recording it twice keeps the first."""
+    transition, _ = WindowTransition.objects.get_or_create(
+        cohort=cohort, project=project, kind=kind, enrollment_id=enrollment_id, defaults={"at": at}
+    )
+    return transition
+
+
+@transaction.atomic
+def submission_create(
+    *,
+    enrollment: Enrollment,
+    project: Project,
+    repository_url: str,
+    commit_sha: str,
+    now: datetime | None = None,
+) -> Submission:
+    """Accept a submission inside the learner's open window; late after due + grace; refused after the cut-off."""
+    now = now or datetime.now(tz=UTC)
+    cohort = enrollment.cohort
+    if project.program_id != cohort.program_id:
+        raise SubmissionRefused({"project": f"'{project.key}' is not a project of {cohort.program.slug}."})
+    at = cohort.calendar_now(now)
+    window = window_for(enrollment=enrollment, project=project)
+    if not WindowTransition.objects.filter(cohort=cohort, project=project, kind="open").exists():
+        raise SubmissionRefused(
+            {
+                "project": f"The window for '{project.key}' is not open yet; it opens "
+                f"{window.opens:%Y-%m-%d %H:%M} UTC."
+            }
+        )
+    if at >= window.cutoff:
+        raise SubmissionRefused(
+            {
+                "project": f"The window for '{project.key}' closed at its cut-off "
+                f"{window.cutoff:%Y-%m-%d %H:%M} UTC; ask staff for an extension."
+            }
+        )
+    submission = Submission(
+        enrollment=enrollment,
+        project=project,
+        repository_url=repository_url.strip(),
+        commit_sha=commit_sha.strip().lower(),
+        submitted_at=now,
+        calendar_at=at,
+        late=at > window.due + window.grace,
+    )
+    submission.full_clean()
+    submission.save()
+    return submission

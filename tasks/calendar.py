@@ -1,0 +1,36 @@
+"""Calendar tasks: carry out one event (fired by its Beat entry) and the every-minute reconciler."""
+
+from celery import shared_task
+from django.db import OperationalError
+
+from cohorts.services import calendar_event_fire, calendar_reconcile
+
+
+@shared_task(
+    name="nexus.calendar.fire_event",
+    autoretry_for=(OperationalError,),  # a locked or briefly unreachable database
+    retry_backoff=True,
+    retry_jitter=True,
+    max_retries=5,
+    soft_time_limit=60,
+    time_limit=90,
+)
+def fire_event(cohort_id: int, event: str) -> str:
+    """Carry out one calendar event; safe to run twice."""
+    return calendar_event_fire(cohort_id=cohort_id, key=event).status
+
+
+@shared_task(
+    name="nexus.calendar.reconcile",
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    retry_jitter=True,
+    max_retries=3,
+    soft_time_limit=240,
+    time_limit=300,
+    # A run that finds nothing is cheap; one queued behind a slow run is redundant, so let it expire.
+    expires=55,
+)
+def reconcile() -> int:
+    """Carry out every event that is due but not done (Beat was down, a message was lost)."""
+    return sum(outcome.status == "done" for outcome in calendar_reconcile())
