@@ -87,6 +87,7 @@ def announce_when_up(web_port: int, flower_port: int, login: str, flower_login: 
         f"  admin    {admin}   login: {login}",
         f"  flower   http://127.0.0.1:{flower_port}/   login: {flower_login}",
         f"  health   http://127.0.0.1:{web_port}/healthz",
+        f"  calendar http://127.0.0.1:{web_port}/admin/cohorts/cohortevent/   (the rehearsal plays a week a minute)",
         "  Ctrl-C stops everything (web, worker, Beat, Flower and the embedded Redis).",
         "=" * 72,
         "",
@@ -137,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
                 VAR_DIR / "admin-password.txt", secrets.token_urlsafe(12)
             )
         manage(env, "nexus_setup")
+        if env.get("NEXUS_DEMO", "1") != "0":
+            manage(env, "demo_seed")
         if not env.get("FLOWER_BASIC_AUTH"):
             env["FLOWER_BASIC_AUTH"] = "flower:" + secret_file(
                 VAR_DIR / "flower-password.txt", secrets.token_urlsafe(12)

@@ -91,8 +91,8 @@ def plan(cohort: Cohort) -> list[PlannedEvent]:
         events.append(PlannedEvent(f"unlock:{unit.key}", Kind.UNLOCK, unit.key, at))
     projects: list[Project] = list(program.projects.select_related("program"))
     base = template_windows(cohort)
-    enrollments = list(cohort.enrollments.all())
-    extensions = list(cohort.extensions.all())
+    enrollments = list(cohort.enrollments.all()) if cohort.pk else []
+    extensions = list(cohort.extensions.all()) if cohort.pk else []
     extended = _extension_windows(extensions, enrollments, base, {p.pk: p.key for p in projects})
     for project in projects:
         window = base[project.key]
@@ -153,6 +153,23 @@ def validate(cohort: Cohort, events: list[PlannedEvent], overrides: dict[str, da
             raise ValidationError(
                 {field: f"project '{pkey}': due ({_utc(due)}) is after the cut-off ({_utc(cutoff)})"}
             )
+
+
+def check(cohort: Cohort, *, move: tuple[str, datetime | None] | None = None) -> None:
+    """Validate the cohort's calendar as it would be (optionally with one event moved) without saving."""
+    overrides = {}
+    if cohort.pk:
+        overrides = {
+            k: at
+            for k, at in cohort.events.filter(override_at__isnull=False).values_list("key", "override_at")
+        }
+    if move is not None:
+        key, at = move
+        if at is None:
+            overrides.pop(key, None)
+        else:
+            overrides[key] = at
+    validate(cohort, plan(cohort), overrides)
 
 
 def _utc(at: datetime) -> str:

@@ -25,6 +25,10 @@ class CalendarRow:
         return dict(self.__dict__)
 
 
+# Within one instant: a unit unlocks before its project opens, a window is due before it closes.
+KIND_ORDER = [k.value for k in CohortEvent.Kind]
+
+
 def _iso_z(at: datetime) -> str:
     return at.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
@@ -34,9 +38,8 @@ def calendar_rows(*, cohort: Cohort, now: datetime | None = None) -> list[Calend
     now = now or datetime.now(tz=UTC)
     beat = entries.states(prefix=f"cohort-{cohort.pk}:")
     rows = []
-    for event in (
-        CohortEvent.objects.filter(cohort=cohort).select_related("enrollment").order_by("fire_at", "key")
-    ):
+    events = CohortEvent.objects.filter(cohort=cohort).select_related("enrollment")
+    for event in sorted(events, key=lambda e: (e.fire_at, KIND_ORDER.index(e.kind), e.key)):
         if event.done_at:
             state = "done"
         elif not cohort.is_active:

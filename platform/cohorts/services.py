@@ -65,13 +65,13 @@ def cohort_create(
     if speed != 1:
         cohort.rehearsal_epoch = (now or _now()) + timedelta(seconds=5)
     cohort.full_clean()
-    _require_anchors(cohort)
+    require_anchors(cohort)
     cohort.save()
     cohort_calendar_sync(cohort=cohort)
     return cohort
 
 
-def _require_anchors(cohort: Cohort) -> None:
+def require_anchors(cohort: Cohort) -> None:
     missing = [name for name in cohort.program.anchors if name not in (cohort.anchors or {})]
     if missing:
         raise ValidationError(
@@ -94,7 +94,7 @@ def cohort_update(*, cohort: Cohort, **changes: object) -> Cohort:
     if cohort.speed != 1 and cohort.rehearsal_epoch is None:
         cohort.rehearsal_epoch = _now() + timedelta(seconds=5)
     cohort.full_clean()
-    _require_anchors(cohort)
+    require_anchors(cohort)
     cohort.save()
     cohort_calendar_sync(cohort=cohort)
     return cohort

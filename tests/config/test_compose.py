@@ -30,7 +30,9 @@ PLACEMENT_FLAGS = {"--bind", "--address", "--port", "--workers"}
 # Where the project reads its environment: the code folders DESIGN.md names.
 CODE_DIRS = ("config", "platform", "schedules", "tasks", "webhooks")
 ENV_READ = re.compile(
-    r"""(?:os\.environ\.get|os\.environ\.setdefault|os\.getenv|env_bool|env_int)\(\s*["']([A-Z][A-Z0-9_]*)["']"""
+    # `env` is a copy of os.environ (config/run.py hands it to its child processes).
+    r"""(?:os\.environ\.get|os\.environ\.setdefault|os\.getenv|env_bool|env_int|env\.get|env\.setdefault)"""
+    r"""\(\s*["']([A-Z][A-Z0-9_]*)["']"""
     r"""|os\.environ\[\s*["']([A-Z][A-Z0-9_]*)["']\s*\]"""
 )
 ANY_ADDRESS = "0.0.0.0"  # noqa: S104 - inside a container, loopback is unreachable from other services
@@ -206,7 +208,8 @@ def test_every_compose_variable_is_documented_in_env_example():
     )
     # then each of them is in .env.example
     assert interpolated, "expected ${VAR} interpolation in docker-compose.yml"
-    assert not (interpolated | set_by_app) - set(documented)
+    missing = (interpolated | set_by_app) - set(documented)
+    assert not missing, f"used by docker-compose.yml but not in .env.example: {sorted(missing)}"
     # and every app service reads .env (copied from .env.example)
     for name, service in app_services().items():
         assert service["env_file"] in (".env", [".env"]), name
@@ -221,7 +224,8 @@ def test_every_variable_the_code_reads_is_documented_in_env_example():
     # then .env.example documents each (plus what gunicorn and Flower read themselves)
     documented = env_example()
     assert read, "found no environment reads; has the code moved?"
-    assert not read - set(documented)
+    missing = read - set(documented)
+    assert not missing, f"read by the code but not in .env.example: {sorted(missing)}"
     assert {"WEB_CONCURRENCY", "FLOWER_BASIC_AUTH"} <= set(documented)
 
 

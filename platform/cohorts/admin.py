@@ -1,0 +1,149 @@
+"""Admin for cohorts: saving goes through the services, so Beat follows every edit."""
+
+import copy
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from cohorts import calendar, services
+from cohorts.models import Cohort, CohortEvent, Enrollment, Extension, Release
+
+
+class EnrollmentInline(admin.TabularInline):
+    model = Enrollment
+    fields = ("email", "user", "timezone", "github_login", "group")
+    raw_id_fields = ("user",)
+    extra = 0
+
+
+class CohortForm(forms.ModelForm):
+    class Meta:
+        model = Cohort
+        fields = ("program", "name", "start_date", "timezone", "anchors", "speed")
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if not self.errors:
+            # Refuse, naming the field, a calendar that would put an event before the start or close a
+            # window before it opens, before anything is saved or sent to Beat.
+            candidate = copy.copy(self.instance)
+            for name in self.Meta.fields:
+                setattr(candidate, name, data[name])
+            services.require_anchors(candidate)
+            calendar.check(candidate)
+        return data
+
+
+@admin.register(Cohort)
+class CohortAdmin(admin.ModelAdmin):
+    list_display = ("name", "program", "start_date", "timezone", "status", "speed")
+    list_filter = ("status", "program")
+    search_fields = ("name",)
+    readonly_fields = ("status", "rehearsal_epoch", "created_at")
+    form = CohortForm
+    inlines = (EnrollmentInline,)
+    actions = ("pause", "resume")
+
+    def save_model(self, request: HttpRequest, obj: Cohort, form, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        # The calendar follows the edit; only events that moved touch their Beat entries.
+        services.cohort_calendar_sync(cohort=obj)
+
+    def save_related(self, request, form, formsets, change) -> None:
+        super().save_related(request, form, formsets, change)
+        services.cohort_calendar_sync(cohort=form.instance)
+
+    def delete_model(self, request: HttpRequest, obj: Cohort) -> None:
+        services.cohort_delete(cohort=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for cohort in queryset:
+            services.cohort_delete(cohort=cohort)
+
+    @admin.action(description="Pause: disable every Beat entry of the cohort")
+    def pause(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._each(request, queryset, services.cohort_pause, "paused")
+
+    @admin.action(description="Resume: re-enable future entries (the reconciler carries out missed ones)")
+    def resume(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._each(request, queryset, services.cohort_resume, "resumed")
+
+    def _each(self, request: HttpRequest, queryset: QuerySet, service, verb: str) -> None:
+        for cohort in queryset:
+            try:
+                service(cohort=cohort)
+            except ValidationError as exc:
+                self.message_user(request, f"{cohort}: {'; '.join(exc.messages)}", messages.ERROR)
+            else:
+                self.message_user(request, f"{cohort}: {verb}")
+
+
+class CohortEventForm(forms.ModelForm):
+    class Meta:
+        model = CohortEvent
+        fields = ("override_at",)
+
+    def clean(self) -> dict:
+        data = super().clean()
+        event = self.instance
+        if event.done_at is not None:
+            raise forms.ValidationError({"override_at": f"{event.key} already happened; it cannot move."})
+        if not self.errors:
+            calendar.check(event.cohort, move=(event.key, data.get("override_at")))
+        return data
+
+
+@admin.register(CohortEvent)
+class CohortEventAdmin(admin.ModelAdmin):
+    """Staff move one event for one cohort by setting override_at; Beat follows within seconds."""
+
+    form = CohortEventForm
+
+    list_display = ("cohort", "key", "kind", "scheduled_at", "override_at", "fire_at", "done_at")
+    list_filter = ("kind", "cohort")
+    search_fields = ("key", "subject")
+    fields = (
+        "cohort",
+        "key",
+        "kind",
+        "subject",
+        "enrollment",
+        "scheduled_at",
+        "override_at",
+        "fire_at",
+        "done_at",
+    )
+    readonly_fields = ("cohort", "key", "kind", "subject", "enrollment", "scheduled_at", "fire_at", "done_at")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # events come from the program; move one, or edit the program
+
+    def save_model(self, request: HttpRequest, obj: CohortEvent, form, change: bool) -> None:
+        services.cohort_event_move(event=obj, at=obj.override_at)
+
+
+@admin.register(Extension)
+class ExtensionAdmin(admin.ModelAdmin):
+    list_display = ("cohort", "project", "enrollment", "group", "due_at", "cutoff_at", "granted_by")
+    list_filter = ("cohort",)
+    raw_id_fields = ("enrollment",)
+    exclude = ("granted_by",)
+
+    def save_model(self, request: HttpRequest, obj: Extension, form, change: bool) -> None:
+        obj.granted_by = request.user
+        super().save_model(request, obj, form, change)
+        services.cohort_calendar_sync(cohort=obj.cohort)
+
+    def delete_model(self, request: HttpRequest, obj: Extension) -> None:
+        cohort = obj.cohort
+        super().delete_model(request, obj)
+        services.cohort_calendar_sync(cohort=cohort)
+
+
+@admin.register(Release)
+class ReleaseAdmin(admin.ModelAdmin):
+    list_display = ("cohort", "unit", "released_at")
+    list_filter = ("cohort",)
