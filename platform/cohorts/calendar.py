@@ -142,17 +142,14 @@ def validate(cohort: Cohort, events: list[PlannedEvent], overrides: dict[str, da
         if due is None or cutoff is None:
             continue
         field = "override_at" if overrides else "anchors"
-        if cutoff < opens:
-            raise ValidationError(
-                {
-                    field: f"project '{pkey}': the window closes ({_utc(cutoff)}) before it "
-                    f"opens ({_utc(opens)})"
-                }
-            )
-        if due > cutoff:
-            raise ValidationError(
-                {field: f"project '{pkey}': due ({_utc(due)}) is after the cut-off ({_utc(cutoff)})"}
-            )
+        problems = (
+            (cutoff < opens, f"the window closes ({_utc(cutoff)}) before it opens ({_utc(opens)})"),
+            (due > cutoff, f"due ({_utc(due)}) is after the cut-off ({_utc(cutoff)})"),
+            (due < opens, f"due ({_utc(due)}) is before the window opens ({_utc(opens)})"),
+        )
+        for failed, message in problems:
+            if failed:
+                raise ValidationError({field: f"project '{pkey}': {message}"})
 
 
 def check(cohort: Cohort, *, move: tuple[str, datetime | None] | None = None) -> None:
