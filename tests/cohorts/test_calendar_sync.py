@@ -43,7 +43,8 @@ def test_creating_a_cohort_puts_every_event_into_beat_as_a_one_off(make_cohort):
         "close:demo",
     }
     unlock = entry(cohort, "unlock:week-0")
-    assert unlock.one_off and unlock.enabled
+    assert unlock.one_off
+    assert unlock.enabled
     assert unlock.task == "nexus.calendar.fire_event"
     assert unlock.queue == "calendar"
     assert unlock.clocked.clocked_time == utc(2027, 1, 4, 8, 0)  # 09:00 WAT
