@@ -168,6 +168,9 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"queue": "calendar", "expires": 55},
     },
 }
+# On a re-sync (resume, edit), an event that fell due at most this long ago stays armed in Beat;
+# older ones are left to the reconciler, which carries them out in due order.
+NEXUS_REARM_WINDOW = env_int("NEXUS_REARM_WINDOW", 60)
 # One active Beat: a Redis lock with a token; the leader renews it each tick, a standby takes over
 # once it expires.
 NEXUS_BEAT_LOCK_KEY = "nexus:beat:lock"

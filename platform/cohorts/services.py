@@ -7,6 +7,7 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -31,8 +32,6 @@ logger = logging.getLogger("nexus.calendar")
 FIRE_TASK = "nexus.calendar.fire_event"
 # Beat may fire a hair early (clock granularity); an event more than this early is a stale entry.
 EARLY_TOLERANCE = timedelta(seconds=2)
-# Entries due at most this long ago stay armed in Beat; older ones are the reconciler's.
-RECENT = timedelta(seconds=60)
 
 
 def _now() -> datetime:
@@ -193,7 +192,11 @@ def _records(cohort: Cohort, *, now: datetime) -> list[entries.EventRecord]:
     for event in cohort.events.all():
         # Paused: nothing fires. Done: nothing left to do. An event already past (a resume, a cohort
         # created late, an edit) is left to the reconciler, which carries such events out in due order.
-        enabled = cohort.is_active and event.done_at is None and event.fire_at > now - RECENT
+        enabled = (
+            cohort.is_active
+            and event.done_at is None
+            and event.fire_at > now - timedelta(seconds=settings.NEXUS_REARM_WINDOW)
+        )
         records.append(
             entries.EventRecord(
                 name=beat_entry_name(cohort.pk, event.key),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -21,6 +22,14 @@ from programs.relative import (
 
 # A Monday well away from any DST change, used only to compare dates that share an anchor.
 _REFERENCE_START = date(2030, 1, 7)
+# Checked while parsing (not only by full_clean at save) so one run lists every problem with its place.
+_KEY = re.compile(r"[a-z0-9][a-z0-9-]*")
+_SLUG = re.compile(r"[-a-zA-Z0-9_]+")
+_ANCHOR = re.compile(r"[a-z][a-z0-9_]*")
+
+
+def _max_length(model: type, name: str) -> int:
+    return model._meta.get_field(name).max_length
 
 
 class ProgramFileError(ValueError):
@@ -55,16 +64,42 @@ class _Checker:
             if key not in allowed:
                 self.fail(where, f"unknown field '{key}' (known: {', '.join(sorted(allowed))})")
 
-    def text(self, data: dict, key: str, where: str, *, required: bool = True, default: str = "") -> str:
+    def text(
+        self,
+        data: dict,
+        key: str,
+        where: str,
+        *,
+        required: bool = True,
+        default: str = "",
+        max_length: int | None = None,
+    ) -> str:
         value = data.get(key, None)
-        if value is None:
+        if isinstance(value, str | int | float) and not isinstance(value, bool):
+            text = str(value).strip()
+        elif value is None:
+            text = ""
+        else:
+            self.fail(where, f"field '{key}' must be text, not {type(value).__name__}")
+            return default
+        if not text:
+            # An empty value is as missing as an absent one: full_clean would refuse it later, without
+            # saying where in the file it is.
             if required:
                 self.fail(where, f"field '{key}' is required")
             return default
-        if not isinstance(value, str | int | float):
-            self.fail(where, f"field '{key}' must be text, not {type(value).__name__}")
-            return default
-        return str(value).strip()
+        if max_length is not None and len(text) > max_length:
+            self.fail(where, f"field '{key}' has {len(text)} characters, more than {max_length}")
+        return text
+
+    def key(
+        self, data: dict, where: str, model: type, *, pattern: re.Pattern = _KEY, name: str = "key"
+    ) -> str:
+        value = self.text(data, name, where, max_length=_max_length(model, name))
+        if value and not pattern.fullmatch(value):
+            rule = "lowercase letters, digits and dashes" if pattern is _KEY else "letters, digits, - and _"
+            self.fail(where, f"field '{name}': '{value}' must use {rule}")
+        return value
 
     def relative(self, data: dict, key: str, where: str) -> RelativeDate | None:
         raw = self.text(data, key, where)
@@ -117,12 +152,14 @@ def parse_program(data: Any, *, source: str) -> dict:
     check.known(
         data, {"slug", "name", "description", "timezone_hint", "anchors", "defaults", "units"}, "program"
     )
-    slug = check.text(data, "slug", "program")
+    slug = check.key(data, "program", Program, pattern=_SLUG, name="slug")
     program = {
         "slug": slug,
-        "name": check.text(data, "name", "program"),
+        "name": check.text(data, "name", "program", max_length=_max_length(Program, "name")),
         "description": check.text(data, "description", "program", required=False),
-        "timezone_hint": check.text(data, "timezone_hint", "program", required=False),
+        "timezone_hint": check.text(
+            data, "timezone_hint", "program", required=False, max_length=_max_length(Program, "timezone_hint")
+        ),
         "anchors": [],
         "default_reminders": ["1d", "1h"],
         "units": [],
@@ -131,6 +168,10 @@ def parse_program(data: Any, *, source: str) -> dict:
     if not isinstance(anchors, list) or not all(isinstance(a, str) for a in anchors):
         check.fail("program", "field 'anchors' must be a list of anchor names")
     else:
+        # A relative date can only name an anchor of this form, so any other could never be used.
+        for name in anchors:
+            if not _ANCHOR.fullmatch(name):
+                check.fail("program", f"field 'anchors': '{name}' must match [a-z][a-z0-9_]*")
         program["anchors"] = anchors
     defaults = data.get("defaults") or {}
     if not isinstance(defaults, dict):
@@ -145,17 +186,19 @@ def parse_program(data: Any, *, source: str) -> dict:
     for u_index, unit in enumerate(check.items(data, "units", "program")):
         uwhere = f"units[{u_index}] ({unit.get('key', '?')})"
         check.known(unit, {"key", "title", "summary", "phase", "unlock", "content", "projects"}, uwhere)
-        ukey = check.text(unit, "key", uwhere)
-        if ukey in unit_keys:
+        ukey = check.key(unit, uwhere, Unit)
+        if ukey and ukey in unit_keys:
             check.fail(uwhere, f"field 'key': '{ukey}' is used by another unit")
         unit_keys.add(ukey)
         unlock = check.relative(unit, "unlock", uwhere)
         _check_anchor(check, uwhere, "unlock", unlock, program["anchors"])
         row = {
             "key": ukey,
-            "title": check.text(unit, "title", uwhere),
-            "summary": check.text(unit, "summary", uwhere, required=False),
-            "phase": check.text(unit, "phase", uwhere, required=False),
+            "title": check.text(unit, "title", uwhere, max_length=_max_length(Unit, "title")),
+            "summary": check.text(
+                unit, "summary", uwhere, required=False, max_length=_max_length(Unit, "summary")
+            ),
+            "phase": check.text(unit, "phase", uwhere, required=False, max_length=_max_length(Unit, "phase")),
             "unlock": str(unlock) if unlock else "",
             "content": [],
             "projects": [],
@@ -164,14 +207,14 @@ def parse_program(data: Any, *, source: str) -> dict:
         for c_index, item in enumerate(check.items(unit, "content", uwhere)):
             cwhere = f"{uwhere} content[{c_index}] ({item.get('key', '?')})"
             check.known(item, {"key", "title", "body"}, cwhere)
-            ckey = check.text(item, "key", cwhere)
-            if ckey in content_keys:
+            ckey = check.key(item, cwhere, ContentItem)
+            if ckey and ckey in content_keys:
                 check.fail(cwhere, f"field 'key': '{ckey}' is used twice in this unit")
             content_keys.add(ckey)
             row["content"].append(
                 {
                     "key": ckey,
-                    "title": check.text(item, "title", cwhere),
+                    "title": check.text(item, "title", cwhere, max_length=_max_length(ContentItem, "title")),
                     "body": check.text(item, "body", cwhere, required=False),
                 }
             )
@@ -180,8 +223,8 @@ def parse_program(data: Any, *, source: str) -> dict:
             check.known(
                 item, {"key", "title", "description", "opens", "due", "cutoff", "grace", "reminders"}, pwhere
             )
-            pkey = check.text(item, "key", pwhere)
-            if pkey in project_keys:
+            pkey = check.key(item, pwhere, Project)
+            if pkey and pkey in project_keys:
                 check.fail(pwhere, f"field 'key': '{pkey}' is used by another project")
             project_keys.add(pkey)
             dates = {name: check.relative(item, name, pwhere) for name in ("opens", "due", "cutoff")}
@@ -203,7 +246,7 @@ def parse_program(data: Any, *, source: str) -> dict:
             row["projects"].append(
                 {
                     "key": pkey,
-                    "title": check.text(item, "title", pwhere),
+                    "title": check.text(item, "title", pwhere, max_length=_max_length(Project, "title")),
                     "description": check.text(item, "description", pwhere, required=False),
                     "opens": str(opens) if opens else "",
                     "due": str(due) if due else "",
@@ -246,9 +289,10 @@ def program_load(*, data: Any, source: str) -> LoadResult:
         program,
         {k: spec[k] for k in ("name", "description", "timezone_hint", "anchors", "default_reminders")},
     ):
-        program.full_clean()
-        program.save()
+        # Through _save: a model-level refusal is a ProgramFileError naming the file, not a bare ValidationError.
+        _save(program, source, f"program '{program.slug}'")
         changed = True
+    program_saved = changed
     units = {u.key: u for u in program.units.all()}
     projects = {p.key: p for p in program.projects.all()}
     keep_units, keep_projects = set(), set()
@@ -298,6 +342,8 @@ def program_load(*, data: Any, source: str) -> LoadResult:
         if queryset.exists():
             queryset.delete()
             changed = True
+    if changed and not program_saved:
+        program.save(update_fields=["updated_at"])  # updated_at tells when the program's file last changed
     return LoadResult(program=program, created=created, changed=changed, counts=counts)
 
 

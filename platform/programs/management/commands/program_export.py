@@ -23,7 +23,10 @@ class Command(BaseCommand):
             raise CommandError(f"no program '{slug}' (known: {known})")
         text = yaml.safe_dump(program_export(program=program), sort_keys=False, allow_unicode=True, width=100)
         if output:
-            output.write_text(text, encoding="utf-8")
+            try:
+                output.write_text(text, encoding="utf-8")
+            except OSError as exc:
+                raise CommandError(f"{output}: cannot write: {exc.strerror or exc}") from exc
             self.stderr.write(f"wrote {output}")
         else:
             self.stdout.write(text, ending="")

@@ -3,7 +3,9 @@
 from pathlib import Path
 
 import yaml
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 
 from programs.services import ProgramFileError, program_load
 
@@ -19,25 +21,42 @@ class Command(BaseCommand):
     def handle(self, *args: object, file: Path, **options: object) -> None:
         if not file.is_file():
             raise CommandError(f"{file}: no such file")
-        if file.stat().st_size > MAX_FILE_BYTES:
+        size = file.stat().st_size
+        if size > MAX_FILE_BYTES:
             raise CommandError(
-                f"{file}: {file.stat().st_size} bytes is more than a program file may hold "
-                f"({MAX_FILE_BYTES} bytes)"
+                f"{file}: {size} bytes is more than a program file may hold ({MAX_FILE_BYTES} bytes)"
             )
         try:
             data = yaml.safe_load(file.read_text(encoding="utf-8"))
-        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        except UnicodeDecodeError as exc:
+            raise CommandError(f"{file}: not UTF-8 text: {exc}") from exc
+        except yaml.YAMLError as exc:
             raise CommandError(f"{file}: not valid YAML: {exc}") from exc
-        try:
-            result = program_load(data=data, source=str(file))
-        except ProgramFileError as exc:
-            raise CommandError(str(exc)) from exc
-        # Re-sync every cohort of the program: an edited date moves their Beat entries.
+        except OSError as exc:
+            raise CommandError(f"{file}: cannot read: {exc.strerror or exc}") from exc
+        # Entry point importing the domain: cohorts sits on top of programs, so programs cannot call it.
         from cohorts.services import program_cohorts_resync
 
-        resynced = program_cohorts_resync(program=result.program)
+        try:
+            # One transaction: a program edit that no running cohort's calendar accepts is refused whole,
+            # instead of leaving the new program stored next to calendars that still show the old dates.
+            with transaction.atomic():
+                result = program_load(data=data, source=str(file))
+                resynced = program_cohorts_resync(program=result.program)
+        except ProgramFileError as exc:
+            raise CommandError(str(exc)) from exc
+        except ValidationError as exc:
+            problems = "; ".join(f"{name}: {' '.join(messages)}" for name, messages in _messages(exc).items())
+            raise CommandError(
+                f"{file}: the program is valid but a cohort's calendar refuses it, nothing was changed: "
+                f"{problems}"
+            ) from exc
         verb = "created" if result.created else ("updated" if result.changed else "unchanged")
         counts = ", ".join(f"{n} {k}" for k, n in result.counts.items())
         self.stdout.write(
             f"program '{result.program.slug}' {verb} ({counts}); {resynced} cohort calendar(s) re-synced"
         )
+
+
+def _messages(exc: ValidationError) -> dict[str, list[str]]:
+    return exc.message_dict if hasattr(exc, "error_dict") else {"calendar": exc.messages}

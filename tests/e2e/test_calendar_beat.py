@@ -1,0 +1,178 @@
+"""End to end: the calendar carried out by real Beat and worker processes (no eager mode)."""
+
+import os
+import signal
+import time
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from cohorts import services
+from cohorts.models import Release
+from notifications.models import Notification
+from programs.services import program_load
+from tasks.calendar import fire_event
+from tests.conftest import CELERY
+
+pytestmark = pytest.mark.e2e
+
+WEEK_IN_20_SECONDS = 7 * 24 * 3600 / 20
+PROGRAM = {
+    "slug": "e2e",
+    "name": "E2E program",
+    "defaults": {"reminders": ["1d"]},
+    "units": [
+        {
+            "key": "week-0",
+            "title": "Week 0",
+            "unlock": "week 0 mon 09:00",
+            "projects": [
+                {
+                    "key": "p0",
+                    "title": "P0",
+                    "opens": "week 0 mon 09:00",
+                    "due": "week 0 wed 09:00",
+                    "cutoff": "week 0 thu 09:00",
+                }
+            ],
+        },
+        {"key": "week-1", "title": "Week 1", "unlock": "week 1 mon 09:00"},
+        {"key": "week-2", "title": "Week 2", "unlock": "week 2 mon 09:00"},
+    ],
+}
+
+
+def wait_for(predicate, timeout, what, logs=()):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    detail = "\n".join(f"--- {p.name} ---\n{p.log()[-3000:]}" for p in logs)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}\n{detail}")
+
+
+def monday_this_week() -> date:
+    today = datetime.now(tz=UTC).date()
+    return today - timedelta(days=today.weekday())
+
+
+@pytest.fixture
+def program(transactional_db):
+    return program_load(data=PROGRAM, source="e2e.yaml").program
+
+
+def rehearsal(program, name="Rehearsal", speed=WEEK_IN_20_SECONDS):
+    cohort = services.cohort_create(
+        program=program, name=name, start_date=monday_this_week(), timezone="Africa/Lagos", speed=speed
+    )
+    for email in ("ada@example.com", "bob@example.com"):
+        services.enrollment_create(cohort=cohort, email=email)
+    return cohort
+
+
+def done_keys(cohort):
+    return set(cohort.events.filter(done_at__isnull=False).values_list("key", flat=True))
+
+
+def test_beat_carries_out_a_rehearsal_calendar_exactly_once(
+    program, celery_worker_process, celery_beat_process
+):
+    # given a cohort playing a week every 20 s, with Beat and a worker running
+    cohort = rehearsal(program)
+    week_0 = {"unlock:week-0", "open:p0", "remind:p0:1d", "due:p0", "close:p0"}
+    # when week 0 plays (its close is 3 days in: about 10 s after the start)
+    wait_for(
+        lambda: week_0 <= done_keys(cohort),
+        40,
+        "week 0's events",
+        [celery_beat_process, celery_worker_process],
+    )
+    # then each effect happened once
+    assert Release.objects.filter(cohort=cohort).count() == 1
+    assert Notification.objects.filter(kind="unit_unlocked").count() == 2
+    assert Notification.objects.filter(kind="reminder").count() == 2
+    assert Notification.objects.filter(kind="window_closed").count() == 2
+    # and sending the same event again (a retry, a duplicate message) changes nothing
+    assert fire_event.delay(cohort.pk, "unlock:week-0").get(timeout=20) == "already"
+    assert fire_event.delay(cohort.pk, "unlock:week-0").get(timeout=20) == "already"
+    assert Notification.objects.filter(kind="unit_unlocked").count() == 2
+    assert "Sending due task cohort-" in celery_beat_process.log()
+
+
+def test_an_event_moved_in_the_admin_fires_at_its_new_time(
+    program, celery_worker_process, celery_beat_process
+):
+    # given a cohort in real time whose week 2 is days away
+    cohort = rehearsal(program, name="Real time", speed=1)
+    event = cohort.events.get(key="unlock:week-2")
+    assert event.fire_at > datetime.now(tz=UTC) + timedelta(days=1)
+    # when staff move it to three seconds from now
+    new_time = datetime.now(tz=UTC) + timedelta(seconds=3)
+    services.cohort_event_move(event=event, at=new_time)
+    # then Beat picks the edit up and the worker carries it out within seconds of the new time
+    wait_for(lambda: "unlock:week-2" in done_keys(cohort), 20, "the moved event", [celery_beat_process])
+    done_at = cohort.events.get(key="unlock:week-2").done_at
+    assert new_time - timedelta(seconds=2) <= done_at <= new_time + timedelta(seconds=10)
+    assert Release.objects.filter(cohort=cohort, unit__key="week-2").count() == 1
+
+
+def test_after_beat_downtime_each_missed_event_fires_once_in_due_order(
+    program, celery_worker_process, start_process, monkeypatch, settings
+):
+    # given a rehearsal paused before it starts, while Beat is down, and re-syncs that leave every
+    # event already due to the reconciler
+    settings.NEXUS_REARM_WINDOW = 0
+    cohort = rehearsal(program)
+    services.cohort_pause(cohort=cohort)
+    first_events = cohort.events.order_by("fire_at")
+    # when its first days fall due with nothing running them, then it resumes: the missed entries
+    # stay disabled in Beat, so only the reconciler can carry them out
+    wait_for(
+        lambda: datetime.now(tz=UTC) > cohort.events.get(key="due:p0").fire_at + timedelta(seconds=2),
+        40,
+        "the first events to fall due",
+    )
+    services.cohort_resume(cohort=cohort)
+    missed = [e.key for e in first_events.filter(fire_at__lte=datetime.now(tz=UTC))]
+    monkeypatch.setenv("NEXUS_RECONCILE_EVERY", "3")
+    beat = start_process("beat", [CELERY, "-A", "config", "beat", "-l", "INFO"])
+    due_now = ["unlock:week-0", "open:p0", "remind:p0:1d", "due:p0"]
+    assert set(due_now) <= set(missed)
+    # then the reconciler carries each missed event out once, in due order
+    wait_for(
+        lambda: set(due_now) <= done_keys(cohort), 40, "the missed events", [beat, celery_worker_process]
+    )
+    # (one reconciler run stamps one done_at; the outbox rows' insert times show the order)
+    # (close:p0, still ahead at the resume, may fire from its own entry at any point)
+    missed_kinds = ["unit_unlocked", "window_opened", "reminder", "due_passed"]
+    written = Notification.objects.filter(kind__in=missed_kinds).order_by("created_at", "pk")
+    assert list(dict.fromkeys(written.values_list("kind", flat=True))) == missed_kinds
+    assert Release.objects.filter(cohort=cohort, unit__key="week-0").count() == 1
+    assert Notification.objects.filter(kind="window_opened").count() == 2
+    assert "nexus.calendar.reconcile" in beat.log()
+    assert f"Sending due task cohort-{cohort.pk}:unlock:week-0" not in beat.log()
+
+
+def test_a_standby_beat_takes_over_when_the_leader_dies(
+    program, celery_worker_process, start_process, monkeypatch
+):
+    monkeypatch.setenv("NEXUS_BEAT_LOCK_TTL", "3")
+    leader = start_process("beat-a", [CELERY, "-A", "config", "beat", "-l", "INFO"])
+    wait_for(lambda: "now the leader" in leader.log(), 30, "beat-a to lead", [leader])
+    standby = start_process("beat-b", [CELERY, "-A", "config", "beat", "-l", "INFO"])
+    wait_for(lambda: "beat: Starting..." in standby.log(), 30, "beat-b to start", [standby])
+    time.sleep(2)
+    assert "now the leader" not in standby.log()
+    # when the leader dies without a word
+    os.killpg(leader.popen.pid, signal.SIGKILL)
+    leader.popen.wait()
+    # and an event falls due a few seconds later
+    cohort = rehearsal(program, name="After failover", speed=1)
+    new_time = datetime.now(tz=UTC) + timedelta(seconds=4)
+    services.cohort_event_move(event=cohort.events.get(key="unlock:week-2"), at=new_time)
+    # then the standby takes the lock and carries it out, once
+    wait_for(lambda: "unlock:week-2" in done_keys(cohort), 30, "the standby to fire", [standby])
+    assert "now the leader" in standby.log()
+    assert f"cohort-{cohort.pk}:unlock:week-2" in standby.log()
+    assert Release.objects.filter(cohort=cohort, unit__key="week-2").count() == 1
