@@ -27,10 +27,11 @@ def _django_owns_logging(**_: object) -> None:
 
 def _require_broker(sender: object = None, **_: object) -> None:
     from django.conf import settings
-    from django.core.exceptions import ImproperlyConfigured
 
     if not settings.REDIS_URL:
-        raise ImproperlyConfigured(
+        # SystemExit, not an exception: Celery logs and swallows exceptions raised by signal handlers,
+        # and would then try a default AMQP broker on localhost.
+        raise SystemExit(
             "No broker: set REDIS_URL=redis://HOST:6379/0, or start Nexus with `make run`, "
             "which starts an embedded redis-server for all its processes."
         )

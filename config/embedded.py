@@ -73,6 +73,7 @@ class EmbeddedRedis:
     process: subprocess.Popen
     port: int
     run_dir: Path
+    scratch: bool = False  # the run_dir was made for this server alone: remove it on stop
 
     @property
     def url(self) -> str:
@@ -88,9 +89,11 @@ class EmbeddedRedis:
                 self.process.wait()
         with contextlib.suppress(FileNotFoundError):
             (self.run_dir / "redis.json").unlink()
+        if self.scratch:
+            shutil.rmtree(self.run_dir, ignore_errors=True)
 
 
-def start(run_dir: Path, *, attempts: int = 5) -> EmbeddedRedis:
+def start(run_dir: Path, *, attempts: int = 5, scratch: bool = False) -> EmbeddedRedis:
     """Start a private redis-server (no persistence) and wait until it answers PING."""
     binary = find_redis_server()
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -124,7 +127,7 @@ def start(run_dir: Path, *, attempts: int = 5) -> EmbeddedRedis:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and process.poll() is None:
             if _answers_ping(port):
-                server = EmbeddedRedis(process=process, port=port, run_dir=run_dir)
+                server = EmbeddedRedis(process=process, port=port, run_dir=run_dir, scratch=scratch)
                 (run_dir / "redis.json").write_text(json.dumps({"pid": process.pid, "url": server.url}))
                 return server
             time.sleep(0.05)

@@ -27,7 +27,7 @@ if len(os.environ["DJANGO_SECRET_KEY"]) < 32:
 DEBUG = False
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 # Behind TLS in production; set DJANGO_SECURE_COOKIES=false only to try the compose stack over plain HTTP.
-SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", True)  # noqa: F405
+SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", True)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_CONTENT_TYPE_NOSNIFF = True
 WHITENOISE_USE_FINDERS = False  # the image runs collectstatic at build time

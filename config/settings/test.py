@@ -23,7 +23,7 @@ else:
 # One Redis per test session. The session's own processes (worker, Beat) inherit REDIS_URL from
 # the environment and so share it instead of starting their own.
 if not os.environ.get("REDIS_URL"):
-    _redis = embedded.start(RUN_DIR / f"test-redis-{os.getpid()}")
+    _redis = embedded.start(RUN_DIR / f"test-redis-{os.getpid()}", scratch=True)
     import atexit
 
     atexit.register(_redis.stop)

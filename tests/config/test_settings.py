@@ -1,0 +1,109 @@
+"""Settings and wiring: platform/ never shadows the stdlib, prod refuses to start without its secrets."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from config import BASE_DIR, embedded
+
+
+def run_python(code: str, **env: str) -> subprocess.CompletedProcess:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_URL", "REDIS_URL"))}
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=BASE_DIR,
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_the_stdlib_platform_module_wins_from_the_repo_root():
+    # platform/ is a plain folder: importing platform from the root must give the stdlib module
+    result = run_python("import uuid, platform; print(platform.system())")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "Linux"
+    assert not (BASE_DIR / "platform" / "__init__.py").exists()
+
+
+def test_domain_apps_import_through_config():
+    result = run_python("import config, platform, uuid; import programs.relative; print(platform.system())")
+    assert result.returncode == 0, result.stderr
+
+
+def test_prod_settings_refuse_to_start_without_their_secrets():
+    result = run_python("import django; django.setup()", DJANGO_SETTINGS_MODULE="config.settings.prod")
+    assert result.returncode != 0
+    assert (
+        "Production settings need DJANGO_SECRET_KEY, DJANGO_ALLOWED_HOSTS, DATABASE_URL, REDIS_URL"
+        in result.stderr
+    )
+
+
+def test_prod_settings_refuse_a_short_secret_key():
+    result = run_python(
+        "import django; django.setup()",
+        DJANGO_SETTINGS_MODULE="config.settings.prod",
+        DJANGO_SECRET_KEY="short",
+        DJANGO_ALLOWED_HOSTS="example.com",
+        DATABASE_URL="postgres://u@127.0.0.1/x",
+        REDIS_URL="redis://127.0.0.1/0",
+    )
+    assert "DJANGO_SECRET_KEY must be at least 32 characters" in result.stderr
+
+
+def test_prod_settings_start_with_everything_set():
+    result = run_python(
+        "import django; django.setup(); from django.conf import settings; print(settings.DEBUG)",
+        DJANGO_SETTINGS_MODULE="config.settings.prod",
+        DJANGO_SECRET_KEY="x" * 40,
+        DJANGO_ALLOWED_HOSTS="example.com",
+        DATABASE_URL="postgres://u@127.0.0.1/x",
+        REDIS_URL="redis://127.0.0.1/0",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"
+
+
+def test_a_worker_without_a_broker_says_how_to_get_one(tmp_path):
+    # given no REDIS_URL and no embedded Redis running for this checkout
+    result = subprocess.run(
+        [
+            os.path.join(os.path.dirname(sys.executable), "celery"),
+            "-A",
+            "config",
+            "worker",
+            "--without-mingle",
+        ],
+        cwd=BASE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={
+            **{k: v for k, v in os.environ.items() if k != "REDIS_URL"},
+            "DJANGO_SETTINGS_MODULE": "config.settings.dev",
+            "SQLITE_PATH": str(tmp_path / "x.sqlite3"),
+        },
+    )
+    if embedded.running_url(BASE_DIR / "var" / "run"):
+        pytest.skip("a make run of this checkout is running, so a broker is configured")
+    assert result.returncode != 0
+    assert "No broker: set REDIS_URL" in result.stdout + result.stderr
+
+
+def test_the_embedded_redis_starts_answers_and_stops(tmp_path):
+    server = embedded.start(tmp_path)
+    try:
+        assert embedded.running_url(tmp_path) == server.url
+        import redis
+
+        assert redis.Redis.from_url(server.url).ping() is True
+    finally:
+        server.stop()
+    assert server.process.poll() is not None
+    assert embedded.running_url(tmp_path) == ""
