@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from django.db import connection, transaction
-from django.db.models import Case, F, Q, Value, When
+from django.db.models import Case, DateTimeField, F, PositiveIntegerField, Q, Value, When
 from django_celery_beat.models import PeriodicTask
 from kombu.utils.json import loads
 
@@ -222,9 +222,12 @@ def record_fired(fired: Sequence[Fired], *, lock_timeout_ms: int = 1000) -> int:
         changes["last_run_at"] = Case(
             *(When(pk__in=pks, then=Value(at)) for at, pks in pks_by_run.items()),
             default=F("last_run_at"),
+            output_field=DateTimeField(),
         )
         changes["total_run_count"] = Case(
-            When(pk__in=ran, then=F("total_run_count") + 1), default=F("total_run_count")
+            When(pk__in=ran, then=F("total_run_count") + 1),
+            default=F("total_run_count"),
+            output_field=PositiveIntegerField(),
         )
     with transaction.atomic():
         if connection.vendor == "postgresql":

@@ -66,6 +66,9 @@ class NexusScheduler(DatabaseScheduler):
         self._polled_at = 0.0
         self._static_at = 0.0
         super().__init__(*args, **kwargs)
+        # Scheduler.apply_async syncs on the first send when _last_sync is unset; fired one-offs have
+        # their own write cadence, and interval entries are synced before every reload.
+        self._last_sync = time.monotonic()
         # Renew well inside the lock's TTL, whatever Beat's own max interval is.
         self.max_interval = min(self.max_interval, settings.NEXUS_BEAT_LOCK_TTL / 3)
 

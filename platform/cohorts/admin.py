@@ -30,10 +30,16 @@ class CohortForm(forms.ModelForm):
             # Refuse, naming the field, a calendar that would put an event before the start or close a
             # window before it opens, before anything is saved or sent to Beat.
             candidate = copy.copy(self.instance)
-            for name in self.Meta.fields:
-                setattr(candidate, name, data[name])
-            services.require_anchors(candidate)
-            calendar.check(candidate)
+            for name in self.fields:
+                if name in data:
+                    setattr(candidate, name, data[name])
+            try:
+                # Field validators (zone, anchor dates) normally run after clean(); the calendar needs them first.
+                candidate.clean_fields(exclude=[f.name for f in Cohort._meta.fields if f.name not in data])
+                services.require_anchors(candidate)
+                calendar.check(candidate)
+            except ValidationError as exc:
+                self.add_error(None, exc)
         return data
 
 

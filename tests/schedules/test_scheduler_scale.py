@@ -183,7 +183,7 @@ def test_only_rows_in_the_horizon_are_read_and_only_changed_ones_rebuilt(beat):
     edited.kwargs = json.dumps({"note": "edited"})
     edited.save()
     clocked = PeriodicTask.objects.get(name="soon-7").clocked
-    clocked.clocked_time = soon + timedelta(seconds=90)
+    clocked.clocked_time = soon + timedelta(seconds=45)
     clocked.save()
     scheduler._next_poll = 0.0
     with CaptureQueriesContext(connection) as queries:
@@ -202,7 +202,7 @@ def test_only_rows_in_the_horizon_are_read_and_only_changed_ones_rebuilt(beat):
     rebuilt = {name for name in after if after[name] is not before[name]}
     assert rebuilt == {"soon-3", "soon-7"}
     assert after["soon-3"].kwargs == {"note": "edited"}
-    assert after["soon-7"].clocked_time == soon + timedelta(seconds=90)
+    assert after["soon-7"].clocked_time == soon + timedelta(seconds=45)
 
 
 def test_a_deleted_or_disabled_entry_leaves_memory_on_the_next_poll(beat, redis_client):

@@ -1,0 +1,115 @@
+"""cohort_create and calendar_show: what staff type, and the errors that tell them what to fix."""
+
+import json
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from cohorts.models import Cohort
+
+pytestmark = pytest.mark.django_db
+
+
+def run(*args):
+    out = StringIO()
+    call_command(*args, stdout=out)
+    return out.getvalue()
+
+
+def create(*extra):
+    return run(
+        "cohort_create",
+        "--program",
+        "small",
+        "--name",
+        "NYC",
+        "--start",
+        "2027-03-08",
+        "--timezone",
+        "America/New_York",
+        "--anchor",
+        "demo_day=2027-03-26",
+        *extra,
+    )
+
+
+def test_cohort_create_puts_the_calendar_into_beat(small_program):
+    output = create()
+    cohort = Cohort.objects.get(name="NYC")
+    assert f"cohort 'NYC' (id {cohort.pk}) created with 13 calendar events in Beat" in output
+    assert cohort.anchors == {"demo_day": "2027-03-26"}
+
+
+def test_calendar_show_json_lists_each_event_with_local_utc_entry_and_state(small_program):
+    create()
+    rows = json.loads(run("calendar_show", "--cohort", "NYC", "--json"))
+    assert len(rows) == 13
+    first = rows[0]
+    assert first["kind"] == "unlock"
+    assert first["subject"] == "week-0"
+    assert first["local"] == "2027-03-08T09:00-05:00"
+    assert first["utc"] == "2027-03-08T14:00:00Z"
+    assert first["beat_entry"] == f"cohort-{Cohort.objects.get().pk}:unlock:week-0"
+    assert first["state"] == "scheduled"
+    # after the spring-forward night (2027-03-14), local times carry the new offset
+    week_1 = next(r for r in rows if r["subject"] == "week-1")
+    assert week_1["local"] == "2027-03-15T09:00-04:00"
+    assert week_1["utc"] == "2027-03-15T13:00:00Z"
+    # in due order, a unit's unlock before its project opens
+    assert [r["kind"] for r in rows[:2]] == ["unlock", "open"]
+
+
+def test_calendar_show_text(small_program):
+    create()
+    output = run("calendar_show", "--cohort", "NYC")
+    assert "NYC: Small program, starts 2027-03-08 (America/New_York), scheduled" in output
+    assert "2027-03-08T09:00-05:00" in output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--timezone", "Mars/Olympus"], "--timezone: 'Mars/Olympus' is not an IANA time zone"),
+        (["--start", "2027-02-30"], "--start: '2027-02-30' is not a date"),
+        (["--anchor", "demo_day"], "--anchor 'demo_day': write NAME=YYYY-MM-DD"),
+        (["--anchor", "demo_day=soon"], "'soon' is not a date"),
+        (["--program", "nope"], "--program: no program 'nope' (known: small)"),
+        (["--speed", "0.5"], "--speed: must be at least 1"),
+        (
+            ["--start", "2027-03-10"],
+            "--start: unlock:week-0 falls on 2027-03-08 09:00 EST, before the cohort starts",
+        ),
+        (["--anchor", "demo_day=2027-03-10"], "--anchor: project 'demo': the window closes"),
+    ],
+)
+def test_cohort_create_names_the_flag_to_fix(small_program, args, message):
+    base = {
+        "--program": "small",
+        "--name": "Bad",
+        "--start": "2027-03-08",
+        "--timezone": "America/New_York",
+        "--anchor": "demo_day=2027-03-26",
+    }
+    base.update(dict(zip(args[::2], args[1::2], strict=True)))
+    argv = [item for pair in base.items() for item in pair]
+    with pytest.raises(CommandError) as error:
+        run("cohort_create", *argv)
+    assert message in str(error.value)
+    assert not Cohort.objects.filter(name="Bad").exists()
+
+
+def test_calendar_show_unknown_cohort(small_program):
+    with pytest.raises(CommandError, match="no cohort named 'Nope'"):
+        run("calendar_show", "--cohort", "Nope")
+
+
+def test_demo_seed_recreates_the_rehearsal_cohort(db):
+    run("demo_seed")
+    first = Cohort.objects.get(name="Demo rehearsal")
+    assert first.speed == pytest.approx(10080)
+    assert first.enrollments.count() == 4
+    assert first.start_date.weekday() == 0
+    run("demo_seed")
+    assert list(Cohort.objects.values_list("name", flat=True)) == ["Demo rehearsal"]
+    assert Cohort.objects.get().pk != first.pk
