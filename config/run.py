@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import secrets
 import socket
@@ -11,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -65,27 +65,33 @@ def commands(web_port: int, flower_port: int) -> dict[str, str]:
     }
 
 
+def answers(url: str) -> bool:
+    """Whether an HTTP server answers at url (any status: Flower's 401 counts)."""
+    try:
+        with urllib.request.urlopen(url, timeout=2):  # noqa: S310 - loopback only
+            return True
+    except urllib.error.HTTPError:
+        return True
+    except OSError:
+        return False
+
+
 def announce_when_up(web_port: int, flower_port: int, login: str, flower_login: str, started: float) -> None:
-    """Print the URLs and logins once the admin login page answers."""
+    """Print the URLs and logins once the admin login page and Flower both answer."""
     admin = f"http://127.0.0.1:{web_port}/admin/"
+    flower = f"http://127.0.0.1:{flower_port}/"
     deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        with (
-            contextlib.suppress(OSError),
-            urllib.request.urlopen(admin + "login/", timeout=2) as response,  # noqa: S310 - loopback
-        ):
-            if response.status == 200:
-                break
+    while not (answers(admin + "login/") and answers(flower)):
+        if time.monotonic() > deadline:
+            say(f"the admin ({admin}) or Flower ({flower}) did not answer within 180 s; see the lines above")
+            return
         time.sleep(0.5)
-    else:
-        say(f"the admin did not answer at {admin} within 180 s; see the web lines above")
-        return
     banner = [
         "",
         "=" * 72,
         f"Nexus is up ({time.monotonic() - started:.1f} s)",
         f"  admin    {admin}   login: {login}",
-        f"  flower   http://127.0.0.1:{flower_port}/   login: {flower_login}",
+        f"  flower   {flower}   login: {flower_login}",
         f"  health   http://127.0.0.1:{web_port}/healthz",
         f"  calendar http://127.0.0.1:{web_port}/admin/cohorts/cohortevent/   (the rehearsal plays a week a minute)",
         "  Ctrl-C stops everything (web, worker, Beat, Flower and the embedded Redis).",

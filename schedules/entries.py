@@ -50,7 +50,7 @@ def sync(*, prefix: str, records: Iterable[EventRecord], prune: bool = True) -> 
     wanted = {r.name: r for r in records}
     existing = {
         task.name: task
-        for task in PeriodicTask.objects.select_for_update()
+        for task in PeriodicTask.objects.select_for_update(of=("self",))
         .filter(name__startswith=prefix)
         .select_related("clocked")
     }

@@ -28,8 +28,6 @@ def fire_event(cohort_id: int, event: str) -> str:
     max_retries=3,
     soft_time_limit=240,
     time_limit=300,
-    # A run that finds nothing is cheap; one queued behind a slow run is redundant, so let it expire.
-    expires=55,
 )
 def reconcile() -> int:
     """Carry out every event that is due but not done (Beat was down, a message was lost)."""

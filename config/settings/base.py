@@ -161,11 +161,13 @@ CELERY_TASK_ROUTES = {f"nexus.{name}.*": {"queue": name} for name in NEXUS_QUEUE
 
 CELERY_BEAT_SCHEDULER = "schedules.scheduler:NexusScheduler"
 # Beat copies these into its database table at start, so staff see and edit them in the admin.
+NEXUS_RECONCILE_EVERY = env_int("NEXUS_RECONCILE_EVERY", 60)
 CELERY_BEAT_SCHEDULE = {
     "nexus:reconcile": {
         "task": "nexus.calendar.reconcile",
-        "schedule": timedelta(seconds=env_int("NEXUS_RECONCILE_EVERY", 60)),
-        "options": {"queue": "calendar", "expires": 55},
+        "schedule": timedelta(seconds=NEXUS_RECONCILE_EVERY),
+        # A run queued behind a slow one is redundant (the next finds the same work), so it expires.
+        "options": {"queue": "calendar", "expires": max(NEXUS_RECONCILE_EVERY - 5, 1)},
     },
 }
 # On a re-sync (resume, edit), an event that fell due at most this long ago stays armed in Beat;

@@ -150,7 +150,7 @@ class SyncReport:
 def cohort_calendar_sync(*, cohort: Cohort, now: datetime | None = None) -> SyncReport:
     """Recompute the cohort's calendar, store what moved, and mirror it into Beat entries."""
     now = now or _now()
-    cohort = Cohort.objects.select_for_update().select_related("program").get(pk=cohort.pk)
+    cohort = Cohort.objects.select_for_update(of=("self",)).select_related("program").get(pk=cohort.pk)
     planned = calendar.plan(cohort)
     existing = {e.key: e for e in cohort.events.all()}
     overrides = {k: e.override_at for k, e in existing.items() if e.override_at}
@@ -302,7 +302,7 @@ def calendar_event_fire(*, cohort_id: int, key: str, now: datetime | None = None
     """Carry out one calendar event exactly once, however often it is called."""
     now = now or _now()
     event = (
-        CohortEvent.objects.select_for_update()
+        CohortEvent.objects.select_for_update(of=("self",))
         .select_related("cohort", "cohort__program")
         .filter(cohort_id=cohort_id, key=key)
         .first()
