@@ -113,3 +113,32 @@ def test_demo_seed_recreates_the_rehearsal_cohort(db):
     run("demo_seed")
     assert list(Cohort.objects.values_list("name", flat=True)) == ["Demo rehearsal"]
     assert Cohort.objects.get().pk != first.pk
+
+
+def test_submission_create_accepts_inside_the_window_and_refuses_outside(make_cohort):
+    from cohorts import services
+
+    cohort = make_cohort()
+    args = [
+        "--cohort",
+        "Lagos",
+        "--email",
+        "ada@example.com",
+        "--project",
+        "p0",
+        "--repository",
+        "https://github.com/ada/p0",
+        "--sha",
+        "abc1234",
+    ]
+    # before the window opened
+    with pytest.raises(CommandError, match="--project: The window for 'p0' is not open yet"):
+        run("submission_create", *args)
+    event = cohort.events.get(key="open:p0")
+    services.calendar_event_fire(cohort_id=cohort.pk, key="open:p0", now=event.fire_at)
+    # the window is open (the calendar is in 2027; "now" is before the cut-off)
+    assert "submitted p0 for ada@example.com at abc1234 (on time)" in run("submission_create", *args)
+    with pytest.raises(CommandError, match="--sha: A commit SHA is 7 to 40"):
+        run("submission_create", *args[:-1], "xyz")
+    with pytest.raises(CommandError, match="--email: eve@example.com is not a learner"):
+        run("submission_create", *args[:3], "eve@example.com", *args[4:])
