@@ -217,6 +217,26 @@ def reset(plan: Plan, t0: float) -> None:
 # --- processes ------------------------------------------------------------------------------------------
 
 
+def cpu_seconds(pid: int, *, children: bool = False) -> float:
+    def stat(path: Path) -> list[str] | None:
+        try:
+            return path.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            return None
+
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    pids = {pid}
+    if children:
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit() and (fields := stat(entry / "stat")) and int(fields[1]) == pid:
+                pids.add(int(entry.name))
+    for each in pids:
+        if fields := stat(Path(f"/proc/{each}/stat")):
+            total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return total
+
+
 class Proc:
     def __init__(self, name: str, argv: list[str], env: dict[str, str], log_dir: Path) -> None:
         self.name = name
@@ -251,6 +271,10 @@ class Proc:
             return round(int(fields[key].split()[0]) / 1024, 1) if key in fields else None
 
         return mb("VmRSS"), mb("VmHWM")
+
+    def cpu_seconds(self, *, children: bool = False) -> float:
+        """User + system CPU time of the process (and of its direct children), from /proc."""
+        return cpu_seconds(self.popen.pid, children=children)
 
     def stop(self) -> None:
         if self.popen.poll() is None:
@@ -390,7 +414,14 @@ def percentile(values: list[float], q: float) -> float | None:
 
 
 def run_one(
-    label: str, scheduler: str, plan: Plan, size: Size, env: dict[str, str], log_dir: Path, redis
+    label: str,
+    scheduler: str,
+    plan: Plan,
+    size: Size,
+    env: dict[str, str],
+    log_dir: Path,
+    redis,
+    worker: Proc,
 ) -> dict:
     from benchmarks.probe import RUNS_KEY, STARTED_KEY
 
@@ -411,6 +442,9 @@ def run_one(
         return {k.decode(): float(v) for k, v in redis.hgetall(STARTED_KEY).items()}
 
     window_names = {plan.names[pk - 1] for pk in plan.window}
+    while time.time() < t0 + size.lead:
+        time.sleep(0.05)
+    cpu_window = beat.cpu_seconds()
     next_report = time.time() + 5
     while time.time() < t0 + plan.window_end + 2:
         time.sleep(0.25)
@@ -422,13 +456,21 @@ def run_one(
             )
     stop.set()
     editor.join(timeout=30)
+    cpu_window = beat.cpu_seconds() - cpu_window
+    window_seconds = time.time() - (t0 + size.lead)
     burst_due = t0 + plan.burst_at
-    burst_names = {plan.names[pk - 1] for pk in plan.burst}
+    burst_names = sorted(plan.names[pk - 1] for pk in plan.burst)
+    while time.time() < burst_due - 0.5:
+        time.sleep(0.05)
+    cpu_burst, cpu_worker = beat.cpu_seconds(), worker.cpu_seconds(children=True)
     deadline = burst_due + size.burst_timeout
     while time.time() < deadline:
-        if burst_names <= started().keys():
+        # HMGET of the burst's names only, twice a second: the recorded start times give the figures,
+        # so polling more often would only take CPU from the processes being measured.
+        time.sleep(0.5)
+        if all(redis.hmget(STARTED_KEY, burst_names)):
             break
-        time.sleep(0.1)
+    cpu_burst, cpu_worker = beat.cpu_seconds() - cpu_burst, worker.cpu_seconds(children=True) - cpu_worker
     rss, peak = beat.rss_mb()
     time.sleep(0.5)  # late duplicates, if any, land before we count
     starts = started()
@@ -465,7 +507,7 @@ def run_one(
         notes.append(f"edits: {unseen} of {len(live)} moved-to-now entries never started during the run")
     if edits.errors:
         notes.append(f"editor: {len(edits.errors)} failed edits, first {edits.errors[0]}")
-    measured = window_names | burst_names | {plan.names[pk - 1] for pk in edits.now_commits}
+    measured = window_names | set(burst_names) | {plan.names[pk - 1] for pk in edits.now_commits}
     result = {
         "fire_lag_p99_s": percentile(lags, 0.99),
         "fire_lag_p50_s": percentile(lags, 0.50),
@@ -482,6 +524,9 @@ def run_one(
         "duplicate_runs": sum(n - 1 for name, n in runs.items() if name in measured and n > 1),
         "beat_rss_mb": rss,
         "beat_peak_rss_mb": peak,
+        "beat_cpu_window_pct": round(100 * cpu_window / window_seconds, 1),
+        "beat_cpu_burst_s": round(cpu_burst, 2),
+        "worker_cpu_burst_s": round(cpu_worker, 2),
         "notes": notes,
     }
     log(f"{label}: {json.dumps(result)}")
@@ -582,9 +627,8 @@ def main() -> None:
         wanted = [s.strip() for s in args.schedulers.split(",") if s.strip()]
         results = {}
         for label in wanted:
-            results[label] = run_one(
-                label, STOCK if label == "stock" else NEXUS, plan, size, env, log_dir, redis
-            )
+            scheduler = STOCK if label == "stock" else NEXUS
+            results[label] = run_one(label, scheduler, plan, size, env, log_dir, redis, worker)
     finally:
         worker.stop()
     out: dict[str, object] = {

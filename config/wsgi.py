@@ -8,6 +8,6 @@ from django.core.wsgi import get_wsgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.dev")
 application = get_wsgi_application()
 
-from config.startup import log_backends  # noqa: E402 - needs Django set up
+from config.startup import log_backends  # imported after setup: it reads settings
 
 log_backends(logging.getLogger("nexus.web"))
