@@ -49,9 +49,21 @@ def secret_file(path: Path, make: str) -> str:
     return make
 
 
-def manage(env: dict[str, str], *args: str) -> None:
+def manage(env: dict[str, str], *args: str) -> str:
+    """Run a manage.py command, showing its output; returns that output."""
     say("manage.py " + " ".join(args))
-    subprocess.run([sys.executable, str(BASE_DIR / "manage.py"), *args], env=env, check=True, cwd=BASE_DIR)  # noqa: S603
+    result = subprocess.run(  # noqa: S603 - our own manage.py
+        [sys.executable, str(BASE_DIR / "manage.py"), *args],
+        env=env,
+        cwd=BASE_DIR,
+        stdout=subprocess.PIPE,
+        text=True,
+        check=False,
+    )
+    print(result.stdout, end="", flush=True)
+    if result.returncode:
+        raise subprocess.CalledProcessError(result.returncode, args)
+    return result.stdout
 
 
 def commands(web_port: int, flower_port: int) -> dict[str, str]:
@@ -132,27 +144,29 @@ def main(argv: list[str] | None = None) -> int:
         + (
             "DATABASE_URL from the environment"
             if env.get("DATABASE_URL")
-            else f"SQLite file {VAR_DIR / 'nexus.sqlite3'}"
+            else f"SQLite file {env.get('SQLITE_PATH') or VAR_DIR / 'nexus.sqlite3'}"
         )
     )
 
     try:
         manage(env, "migrate", "--noinput")
-        admin_user = env.setdefault("NEXUS_ADMIN_USER", "admin")
-        if not env.get("NEXUS_ADMIN_PASSWORD"):
+        env.setdefault("NEXUS_ADMIN_USER", "admin")
+        generated = not env.get("NEXUS_ADMIN_PASSWORD")
+        if generated:
             env["NEXUS_ADMIN_PASSWORD"] = secret_file(
                 VAR_DIR / "admin-password.txt", secrets.token_urlsafe(12)
             )
-        manage(env, "nexus_setup")
+        setup = manage(env, "nexus_setup")
+        # nexus_setup's last line is the login, with a password only if that password really works.
+        login = setup.strip().splitlines()[-1].removeprefix("login: ")
+        if generated and " / " in login:
+            login += "  (generated; kept in var/admin-password.txt)"
         if env.get("NEXUS_DEMO", "1") != "0":
             manage(env, "demo_seed")
         if not env.get("FLOWER_BASIC_AUTH"):
             env["FLOWER_BASIC_AUTH"] = "flower:" + secret_file(
                 VAR_DIR / "flower-password.txt", secrets.token_urlsafe(12)
             )
-        login = f"{admin_user} / {env['NEXUS_ADMIN_PASSWORD']}"
-        if os.environ.get("NEXUS_ADMIN_PASSWORD") is None and (VAR_DIR / "admin-password.txt").exists():
-            login += "  (generated; kept in var/admin-password.txt)"
         flower_login = env["FLOWER_BASIC_AUTH"].replace(":", " / ", 1)
 
         manager = Manager()

@@ -5,7 +5,9 @@ import os
 
 from django.core.wsgi import get_wsgi_application
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.dev")
+# A server started without DJANGO_SETTINGS_MODULE gets production settings (which refuse to start
+# without their secrets), never DEBUG with a known key. make run sets the dev settings itself.
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.prod")
 application = get_wsgi_application()
 
 from config.startup import log_backends  # imported after setup: it reads settings

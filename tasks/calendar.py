@@ -4,10 +4,12 @@ from celery import shared_task
 from django.db import OperationalError
 
 from cohorts.services import calendar_event_fire, calendar_reconcile
+from tasks.policy import IDEMPOTENT
 
 
 @shared_task(
     name="nexus.calendar.fire_event",
+    **IDEMPOTENT,
     autoretry_for=(OperationalError,),  # a locked or briefly unreachable database
     retry_backoff=True,
     retry_jitter=True,
@@ -22,6 +24,7 @@ def fire_event(cohort_id: int, event: str) -> str:
 
 @shared_task(
     name="nexus.calendar.reconcile",
+    **IDEMPOTENT,
     autoretry_for=(OperationalError,),
     retry_backoff=True,
     retry_jitter=True,

@@ -6,16 +6,18 @@ import redis
 from celery import shared_task
 from django.conf import settings
 
+from tasks.policy import IDEMPOTENT
+
 PROBE_PREFIX = "nexus:probe:"
 
 
-@shared_task(name="nexus.ops.echo")
+@shared_task(name="nexus.ops.echo", **IDEMPOTENT)
 def echo(payload: dict) -> dict:
     """Return the payload, so a caller can prove a full broker -> worker -> result round trip."""
     return {"echo": payload}
 
 
-@shared_task(name="nexus.ops.mark")
+@shared_task(name="nexus.ops.mark", **IDEMPOTENT)
 def mark(key: str) -> float:
     """Record in Redis when this ran; ops (and the tests) schedule it to check Beat end to end."""
     now = time.time()

@@ -135,10 +135,8 @@ CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 90)
 CELERY_WORKER_SEND_TASK_EVENTS = True
 CELERY_TASK_SEND_SENT_EVENT = True
 CELERY_TASK_TRACK_STARTED = True
-# Tasks are idempotent (invariant 1), so a message is acknowledged only once its task has run and
-# is redelivered if the worker process dies mid-task.
-CELERY_TASK_ACKS_LATE = True
-CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# Late acks (acknowledge once run, redeliver if the worker process dies) are declared per task, on the
+# idempotent ones only (tasks/: IDEMPOTENT); a task with an outside effect must not run twice.
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_WORKER_CONCURRENCY = env_int("CELERY_WORKER_CONCURRENCY", 2)
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # Django owns logging

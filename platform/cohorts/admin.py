@@ -7,6 +7,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils import timezone
 
 from cohorts import calendar, services
 from cohorts.models import Cohort, CohortEvent, Enrollment, Extension, Release
@@ -39,7 +40,9 @@ class CohortForm(forms.ModelForm):
                 services.require_anchors(candidate)
                 calendar.check(candidate)
             except ValidationError as exc:
-                self.add_error(None, exc)
+                for field, errors in exc.message_dict.items():
+                    # A problem with one of the cohort's moved events is the form's, not a field's.
+                    self.add_error(field if field in self.fields else None, errors)
         return data
 
 
@@ -54,6 +57,7 @@ class CohortAdmin(admin.ModelAdmin):
     actions = ("pause", "resume")
 
     def save_model(self, request: HttpRequest, obj: Cohort, form, change: bool) -> None:
+        obj.arm_rehearsal(timezone.now())
         super().save_model(request, obj, form, change)
         # The calendar follows the edit; only events that moved touch their Beat entries.
         services.cohort_calendar_sync(cohort=obj)
@@ -147,6 +151,12 @@ class ExtensionAdmin(admin.ModelAdmin):
         cohort = obj.cohort
         super().delete_model(request, obj)
         services.cohort_calendar_sync(cohort=cohort)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        cohorts = {extension.cohort for extension in queryset.select_related("cohort")}
+        super().delete_queryset(request, queryset)
+        for cohort in cohorts:
+            services.cohort_calendar_sync(cohort=cohort)
 
 
 @admin.register(Release)

@@ -141,7 +141,8 @@ def validate(cohort: Cohort, events: list[PlannedEvent], overrides: dict[str, da
         opens, due, cutoff = at[event.key], at.get(f"due:{pkey}"), at.get(f"close:{pkey}")
         if due is None or cutoff is None:
             continue
-        field = "override_at" if overrides else "anchors"
+        moved = {f"open:{pkey}", f"due:{pkey}", f"close:{pkey}"} & set(overrides)
+        field = "override_at" if moved else "anchors"
         problems = (
             (cutoff < opens, f"the window closes ({_utc(cutoff)}) before it opens ({_utc(opens)})"),
             (due > cutoff, f"due ({_utc(due)}) is after the cut-off ({_utc(cutoff)})"),

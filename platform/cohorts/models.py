@@ -13,6 +13,8 @@ from django.db import models
 from programs.models import Program, Project, Unit
 from programs.relative import UnknownTimezoneError, resolve_zone
 
+REHEARSAL_LEAD = timedelta(seconds=5)
+
 
 def validate_timezone(value: str) -> None:
     try:
@@ -69,6 +71,11 @@ class Cohort(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status in (self.Status.SCHEDULED, self.Status.RUNNING)
+
+    def arm_rehearsal(self, now: datetime) -> None:
+        """A rehearsal's clock starts a few seconds from now, so Beat has its entries before the first fires."""
+        if self.speed != 1 and self.rehearsal_epoch is None:
+            self.rehearsal_epoch = now + REHEARSAL_LEAD
 
     def anchor_dates(self) -> dict[str, date]:
         return {name: date.fromisoformat(str(raw)) for name, raw in (self.anchors or {}).items()}
@@ -155,6 +162,14 @@ class Extension(models.Model):
             raise ValidationError({"due_at": "The extended due is after the extended cut-off."})
         if not (self.reason or "").strip():
             raise ValidationError({"reason": "Say why the extension is granted."})
+        if self.cohort_id and self.project_id and self.project.program_id != self.cohort.program_id:
+            raise ValidationError(
+                {"project": f"'{self.project.key}' is not a project of {self.cohort.program}."}
+            )
+        if self.cohort_id and self.enrollment_id and self.enrollment.cohort_id != self.cohort_id:
+            raise ValidationError(
+                {"enrollment": f"{self.enrollment.email} is not a learner of {self.cohort}."}
+            )
 
 
 class CohortEvent(models.Model):
@@ -224,6 +239,3 @@ class Release(models.Model):
 
     def __str__(self) -> str:
         return f"{self.unit} for {self.cohort}"
-
-
-ZERO = timedelta(0)

@@ -24,7 +24,7 @@ from cohorts.models import (
 )
 from notifications.models import Notification
 from notifications.services import outbox_write
-from programs.models import Program, Project
+from programs.models import Program, Project, Unit
 from schedules import entries
 
 logger = logging.getLogger("nexus.calendar")
@@ -61,8 +61,7 @@ def cohort_create(
         anchors=dict(anchors or {}),
         speed=speed,
     )
-    if speed != 1:
-        cohort.rehearsal_epoch = (now or _now()) + timedelta(seconds=5)
+    cohort.arm_rehearsal(now or _now())
     cohort.full_clean()
     require_anchors(cohort)
     cohort.save()
@@ -90,8 +89,7 @@ def cohort_update(*, cohort: Cohort, **changes: object) -> Cohort:
         raise ValueError(f"cannot change {', '.join(sorted(unknown))} with cohort_update")
     for name, value in changes.items():
         setattr(cohort, name, value)
-    if cohort.speed != 1 and cohort.rehearsal_epoch is None:
-        cohort.rehearsal_epoch = _now() + timedelta(seconds=5)
+    cohort.arm_rehearsal(_now())
     cohort.full_clean()
     require_anchors(cohort)
     cohort.save()
@@ -174,6 +172,8 @@ def cohort_calendar_sync(*, cohort: Cohort, now: datetime | None = None) -> Sync
             to_create.append(event)
             created += 1
             continue
+        if event.done_at is not None:
+            continue  # history: a done event keeps the time it happened at
         fire_at = cohort.to_real(event.override_at or p.at)
         if event.scheduled_at != p.at or event.fire_at != fire_at:
             event.scheduled_at, event.fire_at = p.at, fire_at
@@ -183,6 +183,9 @@ def cohort_calendar_sync(*, cohort: Cohort, now: datetime | None = None) -> Sync
     stale = [e.pk for k, e in existing.items() if k not in keep]
     if stale:
         CohortEvent.objects.filter(pk__in=stale).delete()
+    if cohort.status == Cohort.Status.FINISHED and cohort.events.filter(done_at__isnull=True).exists():
+        cohort.status = Cohort.Status.RUNNING  # e.g. an extension granted after the last event
+        cohort.save(update_fields=["status"])
     beat = entries.sync(prefix=beat_entry_prefix(cohort.pk), records=_records(cohort, now=now))
     return SyncReport(events=len(planned), created=created, moved=moved, deleted=len(stale), beat=beat)
 
@@ -214,6 +217,8 @@ def _records(cohort: Cohort, *, now: datetime) -> list[entries.EventRecord]:
 @transaction.atomic
 def cohort_event_move(*, event: CohortEvent, at: datetime | None) -> CohortEvent:
     """Move one event for this cohort only (None: back to the template's time)."""
+    Cohort.objects.select_for_update().get(pk=event.cohort_id)  # the writers' lock order: cohort first
+    event = CohortEvent.objects.select_for_update().get(pk=event.pk)
     if event.done_at is not None:
         raise ValidationError(
             {"override_at": f"{event.key} already happened on {event.done_at:%Y-%m-%d %H:%M} UTC"}
@@ -293,7 +298,7 @@ def extension_grant(
 
 @dataclass(frozen=True)
 class FireOutcome:
-    status: str  # done | already | early | inactive | missing
+    status: str  # done | already | early | inactive | missing | failed
     key: str
 
 
@@ -301,28 +306,36 @@ class FireOutcome:
 def calendar_event_fire(*, cohort_id: int, key: str, now: datetime | None = None) -> FireOutcome:
     """Carry out one calendar event exactly once, however often it is called."""
     now = now or _now()
-    event = (
-        CohortEvent.objects.select_for_update(of=("self",))
-        .select_related("cohort", "cohort__program")
-        .filter(cohort_id=cohort_id, key=key)
-        .first()
+    # Cohort first, then the event: the order every writer takes (sync, pause, move), so a pause
+    # committed meanwhile is seen here and two writers never deadlock.
+    cohort = (
+        Cohort.objects.select_for_update(of=("self",)).select_related("program").filter(pk=cohort_id).first()
     )
-    if event is None:
+    event = cohort and CohortEvent.objects.select_for_update().filter(cohort=cohort, key=key).first()
+    if cohort is None or event is None:
         return FireOutcome("missing", key)  # the cohort or event was deleted after Beat sent it
     if event.done_at is not None:
         return FireOutcome("already", key)
-    cohort = event.cohort
     if not cohort.is_active:
         return FireOutcome("inactive", key)
     if event.fire_at > now + EARLY_TOLERANCE:
         return FireOutcome("early", key)  # a stale Beat entry from before the event moved later
-    _EFFECTS[event.kind](cohort, event)
+    try:
+        _EFFECTS[event.kind](cohort, event)
+    except (Unit.DoesNotExist, Project.DoesNotExist):
+        # The program lost the unit or project since the calendar was synced; the next sync drops
+        # the event. Nothing is recorded, so nothing is lost if it comes back.
+        logger.warning(
+            "calendar event %s of cohort %s names a unit/project the program no longer has", key, cohort.pk
+        )
+        return FireOutcome("missing", key)
     event.done_at = now
     event.save(update_fields=["done_at"])
     if cohort.status == Cohort.Status.SCHEDULED:
-        Cohort.objects.filter(pk=cohort.pk).update(status=Cohort.Status.RUNNING)
+        cohort.status = Cohort.Status.RUNNING
     if not cohort.events.filter(done_at__isnull=True).exists():
-        Cohort.objects.filter(pk=cohort.pk).update(status=Cohort.Status.FINISHED)
+        cohort.status = Cohort.Status.FINISHED
+    cohort.save(update_fields=["status"])
     logger.info("calendar event done: cohort %s %s", cohort.pk, key)
     return FireOutcome("done", key)
 
@@ -339,7 +352,14 @@ def calendar_reconcile(*, now: datetime | None = None, limit: int = 1000) -> lis
         .order_by("fire_at", "pk")
         .values_list("cohort_id", "key")[:limit]
     )
-    outcomes = [calendar_event_fire(cohort_id=cid, key=key, now=now) for cid, key in due]
+    outcomes = []
+    for cohort_id, key in due:
+        try:
+            outcomes.append(calendar_event_fire(cohort_id=cohort_id, key=key, now=now))
+        except Exception:
+            # One broken event must not hold back every event due after it, in every cohort.
+            logger.exception("reconciler could not carry out %s of cohort %s; going on", key, cohort_id)
+            outcomes.append(FireOutcome("failed", key))
     if outcomes:
         logger.info("reconciler carried out %d due event(s)", sum(o.status == "done" for o in outcomes))
     return outcomes

@@ -12,6 +12,7 @@ class AdminLogin:
     username: str
     password: str | None  # None: the account existed already, its password is not ours to show
     created: bool
+    password_works: bool  # the password given (or generated) logs this account in
 
 
 @transaction.atomic
@@ -20,10 +21,16 @@ def superuser_ensure(*, username: str, email: str, password: str | None) -> Admi
     user_model = get_user_model()
     existing = user_model.objects.filter(is_superuser=True).order_by("pk").first()
     if existing is not None:
-        return AdminLogin(username=existing.get_username(), password=None, created=False)
+        works = bool(password) and existing.check_password(password)
+        return AdminLogin(
+            username=existing.get_username(),
+            password=password if works else None,
+            created=False,
+            password_works=works,
+        )
     password = password or secrets.token_urlsafe(12)
     user = user_model(username=username, email=email, is_staff=True, is_superuser=True)
     user.set_password(password)
     user.full_clean()
     user.save()
-    return AdminLogin(username=username, password=password, created=True)
+    return AdminLogin(username=username, password=password, created=True, password_works=True)

@@ -2,6 +2,7 @@
 
 from django.contrib import admin
 
+from cohorts.services import program_cohorts_resync
 from programs.models import ContentItem, Program, Project, Unit
 
 
@@ -22,6 +23,11 @@ class ProgramAdmin(admin.ModelAdmin):
     list_display = ("slug", "name", "updated_at")
     search_fields = ("slug", "name")
     inlines = (UnitInline, ProjectInline)
+
+    def save_related(self, request, form, formsets, change) -> None:
+        super().save_related(request, form, formsets, change)
+        # An edited date moves every cohort's Beat entries, as program_load does.
+        program_cohorts_resync(program=form.instance)
 
 
 class ContentInline(admin.TabularInline):

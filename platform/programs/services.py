@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Count
 
 from programs.models import ContentItem, Program, Project, Unit
 from programs.relative import (
@@ -335,16 +336,40 @@ def program_load(*, data: Any, source: str) -> LoadResult:
                 changed = True
             keep_projects.add(project.key)
             counts["projects"] += 1
-    for queryset in (
-        program.projects.exclude(key__in=keep_projects),
-        program.units.exclude(key__in=keep_units),
-    ):
+    removed_projects = program.projects.exclude(key__in=keep_projects)
+    removed_units = program.units.exclude(key__in=keep_units)
+    _refuse_removing_used(source, removed_projects, removed_units)
+    for queryset in (removed_projects, removed_units):
         if queryset.exists():
             queryset.delete()
             changed = True
     if changed and not program_saved:
         program.save(update_fields=["updated_at"])  # updated_at tells when the program's file last changed
     return LoadResult(program=program, created=created, changed=changed, counts=counts)
+
+
+def _refuse_removing_used(source: str, projects: Any, units: Any) -> None:
+    """Removing a unit or project from the file must not silently delete what learners did with it."""
+    problems = []
+    for project in projects.annotate(
+        n_submissions=Count("submissions", distinct=True),
+        n_extensions=Count("extensions", distinct=True),
+        n_transitions=Count("transitions", distinct=True),
+    ):
+        if project.n_submissions or project.n_extensions or project.n_transitions:
+            problems.append(
+                f"project '{project.key}': removed from the file, but cohorts have used it "
+                f"({project.n_submissions} submission(s), {project.n_extensions} extension(s), "
+                f"{project.n_transitions} window transition(s)); keep it in the file"
+            )
+    for unit in units.annotate(n_releases=Count("releases")):
+        if unit.n_releases:
+            problems.append(
+                f"unit '{unit.key}': removed from the file, but {unit.n_releases} cohort(s) have it released; "
+                "keep it in the file"
+            )
+    if problems:
+        raise ProgramFileError(source, problems)
 
 
 def _save(instance: Any, source: str, what: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from cohorts.models import Cohort, Enrollment
 from programs.models import Project
@@ -66,6 +66,22 @@ def submission_create(
         calendar_at=at,
         late=at > window.due + window.grace,
     )
-    submission.full_clean()
-    submission.save()
+    try:
+        submission.full_clean()
+    except ValidationError as exc:
+        if "__all__" in exc.message_dict:  # the unique (learner, project, commit) check
+            raise SubmissionRefused(
+                {
+                    "commit_sha": f"{submission.commit_sha[:7]} is already submitted for "
+                    f"'{project.key}'; push a new commit to resubmit."
+                }
+            ) from exc
+        raise
+    try:
+        with transaction.atomic():
+            submission.save()
+    except IntegrityError as exc:  # the same commit, submitted twice at the same moment
+        raise SubmissionRefused(
+            {"commit_sha": f"{submission.commit_sha[:7]} is already submitted for '{project.key}'."}
+        ) from exc
     return submission

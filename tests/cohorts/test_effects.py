@@ -214,3 +214,99 @@ def test_the_reconciler_carries_out_due_events_once_in_due_order(make_cohort):
     assert not paused.events.filter(done_at__isnull=False).exists()
     cohort.refresh_from_db()
     assert cohort.status == "running"
+
+
+def test_a_program_file_cannot_silently_delete_what_learners_did(make_cohort, small_program):
+    import copy
+
+    from programs.services import ProgramFileError, program_load
+    from tests.cohorts.conftest import SMALL_PROGRAM
+
+    cohort = make_cohort()
+    fire(cohort, "unlock:week-0")
+    fire(cohort, "open:p0")
+    submit(cohort, "ada@example.com", "p0", now=utc(2027, 1, 5))
+    # when a new version of the file drops week-0 and its project p0
+    edited = copy.deepcopy(SMALL_PROGRAM)
+    edited["units"] = edited["units"][1:]
+    with pytest.raises(ProgramFileError) as error:
+        program_load(data=edited, source="small.yaml")
+    # then the load is refused, naming both, and nothing is lost
+    message = str(error.value)
+    assert "project 'p0': removed from the file, but cohorts have used it (1 submission(s)" in message
+    assert "unit 'week-0': removed from the file, but 1 cohort(s) have it released" in message
+    assert Submission.objects.count() == 1
+    assert Release.objects.count() == 1
+
+
+def test_one_broken_event_does_not_hold_back_the_reconciler(make_cohort, small_program):
+    cohort = make_cohort()
+    other = make_cohort(name="Other", learners=())
+    # given a unit deleted behind the calendar's back (no re-sync)
+    small_program.units.filter(key="week-0").update(key="renamed")
+    outcomes = services.calendar_reconcile(now=utc(2027, 1, 5, 0, 0))
+    by_key = {(o.key, o.status) for o in outcomes}
+    # then the stale unlock is reported missing, and everything else still ran, in both cohorts
+    assert ("unlock:week-0", "missing") in by_key
+    assert ("open:p0", "done") in by_key
+    assert other.events.get(key="open:p0").done_at is not None
+    assert cohort.events.get(key="unlock:week-0").done_at is None
+
+
+def test_an_extension_for_another_programs_project_or_cohorts_learner_is_refused(make_cohort, small_program):
+    from programs.services import program_load
+
+    cohort = make_cohort()
+    stranger = make_cohort(name="Other cohort", learners=("eve@example.com",)).enrollments.get()
+    foreign = program_load(
+        data={
+            "slug": "f",
+            "name": "F",
+            "units": [
+                {
+                    "key": "u",
+                    "title": "U",
+                    "unlock": "day 0 09:00",
+                    "projects": [
+                        {
+                            "key": "fp",
+                            "title": "FP",
+                            "opens": "day 0 09:00",
+                            "due": "day 1 09:00",
+                            "cutoff": "day 2 09:00",
+                        }
+                    ],
+                }
+            ],
+        },
+        source="f.yaml",
+    ).program.projects.get()
+    with pytest.raises(ValidationError) as error:
+        services.extension_grant(
+            cohort=cohort,
+            project=foreign,
+            group="x",
+            reason="r",
+            due_at=utc(2027, 1, 12),
+            cutoff_at=utc(2027, 1, 13),
+        )
+    assert "project" in error.value.message_dict
+    with pytest.raises(ValidationError) as error:
+        services.extension_grant(
+            cohort=cohort,
+            project=cohort.program.projects.get(key="p0"),
+            enrollment=stranger,
+            reason="r",
+            due_at=utc(2027, 1, 12),
+            cutoff_at=utc(2027, 1, 13),
+        )
+    assert "enrollment" in error.value.message_dict
+
+
+def test_the_same_commit_twice_is_a_clear_refusal(make_cohort):
+    cohort = make_cohort()
+    fire(cohort, "open:p0")
+    submit(cohort, "ada@example.com", "p0", now=utc(2027, 1, 5))
+    with pytest.raises(SubmissionRefused, match="aaaaaaa is already submitted for 'p0'"):
+        submit(cohort, "ada@example.com", "p0", now=utc(2027, 1, 6))
+    assert Submission.objects.count() == 1

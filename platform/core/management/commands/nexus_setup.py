@@ -30,3 +30,11 @@ class Command(BaseCommand):
             self.stdout.write(f"Created superuser '{login.username}' (password from NEXUS_ADMIN_PASSWORD)")
         else:
             self.stdout.write(f"Superuser '{login.username}' already exists; log in with its password")
+        # The last line is what make run's banner shows: a password only if it really logs in.
+        if login.password_works:
+            self.stdout.write(f"login: {login.username} / {login.password}")
+        else:
+            self.stdout.write(
+                f"login: {login.username} (its own password; reset it with "
+                f".venv/bin/python manage.py changepassword {login.username})"
+            )

@@ -1,0 +1,43 @@
+"""nexus_setup: the first superuser, and a login line that never shows a password that does not work."""
+
+from io import StringIO
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+
+pytestmark = pytest.mark.django_db
+
+
+def setup(monkeypatch, **env):
+    for name in ("NEXUS_ADMIN_USER", "NEXUS_ADMIN_PASSWORD"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    out = StringIO()
+    call_command("nexus_setup", stdout=out)
+    return out.getvalue().strip().splitlines()
+
+
+def test_creates_a_superuser_with_a_generated_password_that_logs_in(monkeypatch, client):
+    lines = setup(monkeypatch)
+    assert lines[0].startswith("Created superuser 'admin' with generated password: ")
+    password = lines[-1].removeprefix("login: admin / ")
+    assert client.login(username="admin", password=password)
+    assert get_user_model().objects.get().is_staff
+
+
+def test_an_existing_superuser_keeps_its_password_and_the_login_line_says_so(monkeypatch):
+    get_user_model().objects.create_superuser("boss", "boss@example.com", "her-own-password")
+    lines = setup(monkeypatch, NEXUS_ADMIN_PASSWORD="something-else")
+    assert (
+        lines[-1]
+        == "login: boss (its own password; reset it with .venv/bin/python manage.py changepassword boss)"
+    )
+    assert get_user_model().objects.get().check_password("her-own-password")
+    assert get_user_model().objects.count() == 1
+
+
+def test_an_existing_superuser_with_the_given_password_shows_it(monkeypatch):
+    get_user_model().objects.create_superuser("admin", "a@example.com", "known-pass")
+    assert setup(monkeypatch, NEXUS_ADMIN_PASSWORD="known-pass")[-1] == "login: admin / known-pass"
