@@ -112,7 +112,16 @@ class CohortEventAdmin(admin.ModelAdmin):
 
     form = CohortEventForm
 
-    list_display = ("cohort", "key", "kind", "scheduled_at", "override_at", "fire_at", "done_at")
+    list_display = (
+        "cohort",
+        "key",
+        "kind",
+        "local_time",
+        "scheduled_at",
+        "override_at",
+        "fire_at",
+        "done_at",
+    )
     list_filter = ("kind", "cohort")
     search_fields = ("key", "subject")
     fields = (
@@ -121,12 +130,27 @@ class CohortEventAdmin(admin.ModelAdmin):
         "kind",
         "subject",
         "enrollment",
+        "local_time",
         "scheduled_at",
         "override_at",
         "fire_at",
         "done_at",
     )
-    readonly_fields = ("cohort", "key", "kind", "subject", "enrollment", "scheduled_at", "fire_at", "done_at")
+    readonly_fields = (
+        "cohort",
+        "key",
+        "kind",
+        "subject",
+        "enrollment",
+        "local_time",
+        "scheduled_at",
+        "fire_at",
+        "done_at",
+    )
+
+    @admin.display(description="local time (cohort's zone)")
+    def local_time(self, event: CohortEvent) -> str:
+        return event.cohort.local(event.at).strftime("%a %Y-%m-%d %H:%M %Z")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # events come from the program; move one, or edit the program
