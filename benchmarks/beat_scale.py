@@ -10,7 +10,7 @@ when a worker started it. Then, for each scheduler in turn, against the same ent
 relative times, a real `celery -A config beat -S <scheduler>` process runs through:
 
   1. window: W entries due at random instants over a window (W/len per second) while an editor makes
-     --edits-per-second edits with the writes schedules.entries.sync makes for a moved event:
+     --edits-per-second edits through schedules.entries.sync (the path every cohort edit takes):
      4 in 5 move a far-future entry to "now" (edit-live = its start on a worker - the edit's commit),
      1 in 5 moves a window entry due in 1.5-3 s to next month (it must not fire at its old time);
   2. burst: B entries due at the same instant (every cohort's Monday 09:00);
@@ -341,30 +341,34 @@ class Edits:
 
 
 def edit(plan: Plan, pk: int, instant: datetime) -> float:
-    """Move entry pk the way a cohort edit does, and return the commit time.
+    """Move entry pk the way a cohort edit does (schedules.entries.sync over the cohort's entries).
 
-    These are the writes schedules.entries.sync makes for one moved event: lock the cohort's entries,
-    move the clocked time, re-arm the task with a queryset update (no save(), so no date_changed), and
-    bump PeriodicTasks once. (entries.sync itself is not called: on PostgreSQL its select_for_update()
-    with select_related("clocked") fails with "FOR UPDATE cannot be applied to the nullable side of an
-    outer join".)
+    Returns the commit time. The cohort's rows are locked before the records are built from them, so a
+    row Beat disables meanwhile is not re-armed by a stale read.
     """
     from django.db import transaction
-    from django_celery_beat.models import ClockedSchedule, PeriodicTask, PeriodicTasks
+    from django_celery_beat.models import PeriodicTask
+
+    from schedules import entries
 
     name = plan.names[pk - 1]
     prefix = name.split(":", 1)[0] + ":"
     with transaction.atomic():
-        rows = {
-            row.pk: row
-            for row in PeriodicTask.objects.select_for_update(of=("self",))
-            .filter(name__startswith=prefix)
-            .select_related("clocked")
-        }
-        task = rows[pk]
-        ClockedSchedule.objects.filter(pk=task.clocked_id).update(clocked_time=instant)
-        PeriodicTask.objects.filter(pk=pk).update(enabled=True, total_run_count=0, last_run_at=None)
-        PeriodicTasks.update_changed()
+        rows = PeriodicTask.objects.select_for_update(of=("self",)).filter(name__startswith=prefix)
+        records = [
+            entries.EventRecord(
+                name=row.name,
+                task=row.task,
+                kwargs=json.loads(row.kwargs),
+                instant=instant if row.pk == pk else row.clocked.clocked_time,
+                enabled=True if row.pk == pk else row.enabled,
+                queue=row.queue,
+            )
+            for row in rows.select_related("clocked")
+        ]
+        result = entries.sync(prefix=prefix, records=records)
+    if result.updated != 1 or result.created or result.deleted:
+        raise RuntimeError(f"the edit of {name} changed {result}")
     return time.time()
 
 

@@ -72,7 +72,8 @@ def sync(*, prefix: str, records: Iterable[EventRecord], prune: bool = True) -> 
             result.created += 1
             continue
         fields = []
-        if task.clocked is None or task.clocked.clocked_time != record.instant:
+        moved = task.clocked is None or task.clocked.clocked_time != record.instant
+        if moved:
             if task.clocked is None:
                 task.clocked = ClockedSchedule.objects.create(clocked_time=record.instant)
                 fields.append("clocked")
@@ -82,7 +83,10 @@ def sync(*, prefix: str, records: Iterable[EventRecord], prune: bool = True) -> 
             task.total_run_count = 0
             task.last_run_at = None
             fields += ["total_run_count", "last_run_at"]
-        if task.enabled != record.enabled:
+        # Beat disables a one-off once it has sent it; re-enabling it before the worker has carried it
+        # out would only send it again. Unless it moved, it stays as Beat left it.
+        already_sent = not moved and task.total_run_count > 0 and not task.enabled
+        if task.enabled != record.enabled and not (record.enabled and already_sent):
             task.enabled = record.enabled
             fields.append("enabled")
         if task.task != record.task or task.kwargs != kwargs or task.queue != record.queue:

@@ -38,6 +38,8 @@ WRITE_LOCK_TIMEOUT_MS = 1000
 SEND_CHUNK = 100
 # Interval, crontab and solar entries are few: re-read them on each change and at least this often.
 STATIC_REFRESH = 300.0
+# After a failed read, keep sending from memory and try the database again this much later.
+DB_RETRY = 5.0
 
 
 def _utc(ts: float) -> datetime:
@@ -65,6 +67,7 @@ class NexusScheduler(DatabaseScheduler):
         self._next_poll = 0.0
         self._polled_at = 0.0
         self._static_at = 0.0
+        self._db_retry_at = 0.0
         super().__init__(*args, **kwargs)
         # Scheduler.apply_async syncs on the first send when _last_sync is unset; fired one-offs have
         # their own write cadence, and interval entries are synced before every reload.
@@ -124,7 +127,7 @@ class NexusScheduler(DatabaseScheduler):
         self._refresh(now)
         next_due = self._book.next_due()
         if next_due is not None and next_due <= now:
-            if now - self._polled_at > PRESEND_FRESHNESS:
+            if now - self._polled_at > PRESEND_FRESHNESS and now >= self._db_retry_at:
                 self._refresh(now, force=True)
             self._send(self._book.take_due(time.time()))
         self._write_fired()
@@ -136,7 +139,7 @@ class NexusScheduler(DatabaseScheduler):
         if next_due is not None:
             wake.append(next_due - now)
         if self._unwritten:
-            wake.append(self._unwritten_since + WRITE_EVERY - now)
+            wake.append(max(self._unwritten_since + WRITE_EVERY, self._next_write) - now)
         return max(0.0, min(wake))
 
     @property
@@ -147,13 +150,15 @@ class NexusScheduler(DatabaseScheduler):
         return self._schedule
 
     def _refresh(self, now: float, *, force: bool = False) -> None:
+        if now < self._db_retry_at:
+            return
         poll = force or now >= self._next_poll
         advance = now + self.horizon / 2 >= self._book.loaded_until
         if not (poll or advance or self._book.full):
             return
         try:
             close_old_connections()
-            changed = False
+            changed, stamp = False, self._last_timestamp
             if poll:
                 self._next_poll = now + self.poll_interval
                 self._polled_at = now
@@ -161,14 +166,18 @@ class NexusScheduler(DatabaseScheduler):
                 # and seen again as a change on the next poll, never missed.
                 stamp = PeriodicTasks.last_change()
                 changed = stamp != self._last_timestamp
-                self._last_timestamp = stamp
             if changed or now - self._static_at >= STATIC_REFRESH:
                 self._load_static()
             if changed or advance or self._book.full:
                 self._load_clocked(now)
+            self._last_timestamp = stamp  # only once both reads succeeded
         except (DatabaseError, InterfaceError) as exc:
-            # Keep sending what is already in memory; try the database again next poll.
-            logger.warning("cannot read the Beat schedule from the database: %r", exc)
+            # Keep sending what is already in memory; try the database again a little later.
+            logger.warning(
+                "cannot read the Beat schedule from the database (%r); retrying in %s s", exc, DB_RETRY
+            )
+            self._db_retry_at = now + DB_RETRY
+            self._next_poll = self._db_retry_at
 
     def _load_static(self) -> None:
         DatabaseScheduler.sync(self)  # write run times of interval/crontab entries before re-reading

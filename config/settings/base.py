@@ -171,6 +171,11 @@ CELERY_BEAT_SCHEDULE = {
 # On a re-sync (resume, edit), an event that fell due at most this long ago stays armed in Beat;
 # older ones are left to the reconciler, which carries them out in due order.
 NEXUS_REARM_WINDOW = env_int("NEXUS_REARM_WINDOW", 60)
+# NexusScheduler: how often Beat looks for edits (s), and which clocked one-offs it keeps in memory:
+# those due within the horizon, and overdue ones within the lookback (older: the reconciler's).
+NEXUS_BEAT_POLL_INTERVAL = float(os.environ.get("NEXUS_BEAT_POLL_INTERVAL") or 0.25)
+NEXUS_BEAT_HORIZON = float(os.environ.get("NEXUS_BEAT_HORIZON") or 120)
+NEXUS_BEAT_LOOKBACK = float(os.environ.get("NEXUS_BEAT_LOOKBACK") or 300)
 # One active Beat: a Redis lock with a token; the leader renews it each tick, a standby takes over
 # once it expires.
 NEXUS_BEAT_LOCK_KEY = "nexus:beat:lock"

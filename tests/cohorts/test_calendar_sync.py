@@ -243,3 +243,18 @@ def test_a_rehearsal_plays_the_calendar_faster(make_cohort):
     assert abs((week_1.fire_at - epoch).total_seconds() - (60 + 9 * 3600 / 10080)) < 0.01
     assert entry(cohort, "unlock:week-1").clocked.clocked_time == week_1.fire_at
     assert week_1.scheduled_at == utc(2027, 1, 11, 8, 0)  # the calendar itself is unchanged
+
+
+def test_a_resync_does_not_rearm_an_entry_beat_already_sent(make_cohort):
+    cohort = make_cohort()
+    name = f"cohort-{cohort.pk}:unlock:week-0"
+    # given Beat sent the one-off (and disabled it) but no worker has carried it out yet
+    PeriodicTask.objects.filter(name=name).update(enabled=False, total_run_count=1)
+    # when something else re-syncs the calendar
+    services.cohort_update(cohort=cohort, name="Renamed")
+    # then the entry stays as Beat left it; moving it re-arms it
+    assert PeriodicTask.objects.get(name=name).enabled is False
+    services.cohort_event_move(event=cohort.events.get(key="unlock:week-0"), at=utc(2027, 1, 4, 10, 0))
+    task = PeriodicTask.objects.get(name=name)
+    assert task.enabled is True
+    assert task.total_run_count == 0
