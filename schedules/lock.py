@@ -24,8 +24,9 @@ class BeatLock:
 
     def acquire_or_renew(self) -> bool:
         """True while this process is the leader."""
-        if self.held:
-            self.held = bool(self.client.eval(_RENEW, 1, self.key, self.token, self.ttl_ms))
+        # Renew by token even when we think we lost it: after a Redis error the key may still be ours,
+        # and SET NX alone would keep us (and everyone) out until it expires.
+        self.held = bool(self.client.eval(_RENEW, 1, self.key, self.token, self.ttl_ms))
         if not self.held:
             self.held = bool(self.client.set(self.key, self.token, nx=True, px=self.ttl_ms))
         return self.held

@@ -103,8 +103,9 @@ class NexusScheduler(DatabaseScheduler):
                 self._static_at = 0.0
             self._was_leader = leader
         if not leader:
-            # What we sent as leader is a fact; record it so the new leader does not send it again.
-            self._write_fired(force=True)
+            # What we sent as leader is a fact; record it (one-offs and interval run times alike) so the
+            # new leader does not send it again.
+            self.sync()
             return STANDBY_SLEEP
         try:
             heartbeat.beat(self._redis)
@@ -113,7 +114,7 @@ class NexusScheduler(DatabaseScheduler):
         return self._tick_leader(*args, **kwargs)
 
     def close(self) -> None:
-        self._write_fired(force=True)
+        self.sync()  # record what we sent before another Beat can take the lock
         try:
             self._lock.release()
         except (redis.RedisError, AttributeError):
@@ -129,7 +130,10 @@ class NexusScheduler(DatabaseScheduler):
         if next_due is not None and next_due <= now:
             if now - self._polled_at > PRESEND_FRESHNESS and now >= self._db_retry_at:
                 self._refresh(now, force=True)
-            self._send(self._book.take_due(time.time()))
+            # The tick may have blocked (a slow query, a broker reconnect) past the lock's TTL, and a
+            # standby may have taken over and sent these: renew right before sending, or send nothing.
+            if self._still_leader():
+                self._send(self._book.take_due(time.time()))
         self._write_fired()
         # Interval, crontab and solar entries: the stock heap, over self.schedule (those entries only).
         delay = super().tick(*args, **kwargs)
@@ -178,6 +182,8 @@ class NexusScheduler(DatabaseScheduler):
             )
             self._db_retry_at = now + DB_RETRY
             self._next_poll = self._db_retry_at
+            # The outage may outlast the lookback: read every overdue entry once the database is back.
+            self._book.full = True
 
     def _load_static(self) -> None:
         DatabaseScheduler.sync(self)  # write run times of interval/crontab entries before re-reading
@@ -210,6 +216,13 @@ class NexusScheduler(DatabaseScheduler):
         )
 
     # --- sending and recording --------------------------------------------------------------------
+
+    def _still_leader(self) -> bool:
+        try:
+            return self._lock.acquire_or_renew()
+        except redis.RedisError as exc:
+            logger.warning("cannot renew the Beat lock before sending (%s); sending nothing", exc)
+            return False
 
     def _send(self, due: list[ClockedEntry]) -> None:
         if not due:

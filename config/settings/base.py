@@ -165,7 +165,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "nexus.calendar.reconcile",
         "schedule": timedelta(seconds=NEXUS_RECONCILE_EVERY),
         # A run queued behind a slow one is redundant (the next finds the same work), so it expires.
-        "options": {"queue": "calendar", "expires": max(NEXUS_RECONCILE_EVERY - 5, 1)},
+        # (django-celery-beat reads "expire_seconds" here; it drops "expires".)
+        "options": {"queue": "calendar", "expire_seconds": max(NEXUS_RECONCILE_EVERY - 5, 1)},
     },
 }
 # On a re-sync (resume, edit), an event that fell due at most this long ago stays armed in Beat;

@@ -4,6 +4,7 @@ import time
 
 import pytest
 from django.conf import settings
+from django_celery_beat.models import PeriodicTask
 
 
 @pytest.mark.django_db
@@ -58,3 +59,9 @@ def test_beat_process_writes_the_heartbeat(client, celery_beat_process, redis_cl
         time.sleep(0.2)
     # then health calls Beat ok
     assert client.get("/healthz").json()["beat"] == "ok"
+    # and the reconciler's entry is in the admin's table, on its queue, expiring before the next run
+    reconcile = PeriodicTask.objects.get(name="nexus:reconcile")
+    assert reconcile.task == "nexus.calendar.reconcile"
+    assert reconcile.queue == "calendar"
+    assert reconcile.expire_seconds == settings.NEXUS_RECONCILE_EVERY - 5
+    assert reconcile.interval.every == settings.NEXUS_RECONCILE_EVERY

@@ -307,3 +307,22 @@ def test_a_burst_due_in_the_same_second_fires_each_entry_once(
     assert set(
         PeriodicTask.objects.filter(name__startswith="burst-").values_list("total_run_count", flat=True)
     ) == {1}
+
+
+def test_a_leader_whose_lock_ran_out_mid_tick_sends_nothing(beat, redis_client, settings):
+    # given a leader that has loaded an entry about to fall due
+    scheduler = beat()
+    scheduler.tick()
+    one_off("in-flight", now() + timedelta(seconds=0.3))
+    PeriodicTasks.update_changed()
+    scheduler.tick()
+    # when its tick blocks past the lock's TTL and a standby takes the lock meanwhile
+    redis_client.set(settings.NEXUS_BEAT_LOCK_KEY, "the-standby's-token")
+    time.sleep(0.4)
+    scheduler._tick_leader()
+    # then this Beat does not send what the new leader now owns
+    assert sent(redis_client) == []
+    # and on its next tick it knows it is a standby
+    scheduler.tick()
+    assert scheduler._was_leader is False
+    assert sent(redis_client) == []
