@@ -2,6 +2,7 @@
 
 import logging
 import time
+from functools import lru_cache
 
 import redis
 from django.conf import settings
@@ -29,8 +30,14 @@ def check_database() -> str:
     return "ok"
 
 
+@lru_cache(maxsize=4)
+def _client(url: str) -> redis.Redis:
+    return redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
+
+
 def _redis() -> redis.Redis:
-    return redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1)
+    # One client (and connection pool) per URL for the process, not a new connection per check.
+    return _client(settings.REDIS_URL)
 
 
 def check_broker() -> str:

@@ -54,23 +54,33 @@ def sync(*, prefix: str, records: Iterable[EventRecord], prune: bool = True) -> 
         .filter(name__startswith=prefix)
         .select_related("clocked")
     }
-    for name, record in wanted.items():
-        task = existing.get(name)
-        kwargs = _kwargs_json(record.kwargs)
-        if task is None:
-            clocked = ClockedSchedule.objects.create(clocked_time=record.instant)
-            PeriodicTask.objects.create(
-                name=name,
-                task=record.task,
-                kwargs=kwargs,
-                clocked=clocked,
-                one_off=True,
-                enabled=record.enabled,
-                queue=record.queue,
-                description=record.description,
-            )
-            result.created += 1
+    new = [record for name, record in wanted.items() if name not in existing]
+    if new:
+        # Two bulk inserts, not two saves (and a PeriodicTasks bump from the save signal) per entry:
+        # a cohort's whole calendar is created at once.
+        clocked = ClockedSchedule.objects.bulk_create([ClockedSchedule(clocked_time=r.instant) for r in new])
+        PeriodicTask.objects.bulk_create(
+            [
+                PeriodicTask(
+                    name=r.name,
+                    task=r.task,
+                    kwargs=_kwargs_json(r.kwargs),
+                    clocked=c,
+                    one_off=True,
+                    enabled=r.enabled,
+                    queue=r.queue,
+                    description=r.description,
+                )
+                for r, c in zip(new, clocked, strict=True)
+            ],
+            batch_size=500,
+        )
+        result.created = len(new)
+    for name, task in existing.items():
+        record = wanted.get(name)
+        if record is None:
             continue
+        kwargs = _kwargs_json(record.kwargs)
         fields = []
         moved = task.clocked is None or task.clocked.clocked_time != record.instant
         if moved:

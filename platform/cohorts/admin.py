@@ -136,17 +136,7 @@ class CohortEventAdmin(admin.ModelAdmin):
         "fire_at",
         "done_at",
     )
-    readonly_fields = (
-        "cohort",
-        "key",
-        "kind",
-        "subject",
-        "enrollment",
-        "local_time",
-        "scheduled_at",
-        "fire_at",
-        "done_at",
-    )
+    readonly_fields = tuple(name for name in fields if name != "override_at")  # the one thing staff move
 
     @admin.display(description="local time (cohort's zone)")
     def local_time(self, event: CohortEvent) -> str:

@@ -44,18 +44,15 @@ def resolve(cohort: Cohort, text: str, *, field: str, what: str) -> datetime:
         raise ValidationError({name: f"{what}: {exc}"}) from exc
 
 
-def template_windows(cohort: Cohort) -> dict[str, Window]:
-    """Each project's cohort-wide window from the template (before overrides and extensions)."""
-    windows = {}
-    for project in cohort.program.projects.all():
-        what = f"project '{project.key}'"
-        windows[project.key] = Window(
-            opens=resolve(cohort, project.opens, field="start_date", what=what),
-            due=resolve(cohort, project.due, field="start_date", what=what),
-            cutoff=resolve(cohort, project.cutoff, field="start_date", what=what),
-            grace=project.grace,
-        )
-    return windows
+def template_window(cohort: Cohort, project: Project) -> Window:
+    """A project's cohort-wide window from the template (before overrides and extensions)."""
+    what = f"project '{project.key}'"
+    return Window(
+        opens=resolve(cohort, project.opens, field="start_date", what=what),
+        due=resolve(cohort, project.due, field="start_date", what=what),
+        cutoff=resolve(cohort, project.cutoff, field="start_date", what=what),
+        grace=project.grace,
+    )
 
 
 def _extension_windows(
@@ -90,18 +87,17 @@ def plan(cohort: Cohort) -> list[PlannedEvent]:
         at = resolve(cohort, unit.unlock, field="start_date", what=f"unit '{unit.key}'")
         events.append(PlannedEvent(f"unlock:{unit.key}", Kind.UNLOCK, unit.key, at))
     projects: list[Project] = list(program.projects.select_related("program"))
-    base = template_windows(cohort)
+    base = {p.key: template_window(cohort, p) for p in projects}
     enrollments = list(cohort.enrollments.all()) if cohort.pk else []
     extensions = list(cohort.extensions.all()) if cohort.pk else []
     extended = _extension_windows(extensions, enrollments, base, {p.pk: p.key for p in projects})
+    offsets_of = {p.key: p.reminder_offsets() for p in projects}
     for project in projects:
         window = base[project.key]
-        offsets = project.reminder_offsets()
         events.append(PlannedEvent(f"open:{project.key}", Kind.OPEN, project.key, window.opens))
-        events.extend(_window_events(project.key, window, offsets, None))
+        events.extend(_window_events(project.key, window, offsets_of[project.key], None))
     for (pkey, eid), window in sorted(extended.items()):
-        offsets = next(p.reminder_offsets() for p in projects if p.key == pkey)
-        events.extend(_window_events(pkey, window, offsets, eid))
+        events.extend(_window_events(pkey, window, offsets_of[pkey], eid))
     return events
 
 

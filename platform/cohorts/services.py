@@ -281,7 +281,7 @@ def extension_grant(
         granted_by=granted_by,
     )
     extension.full_clean()
-    window = calendar.template_windows(cohort)[project.key]
+    window = calendar.template_window(cohort, project)
     if cutoff_at < window.cutoff:
         raise ValidationError(
             {

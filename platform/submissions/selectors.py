@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cohorts.calendar import Window, template_windows
+from cohorts.calendar import Window, template_window
 from cohorts.models import CohortEvent, Enrollment
 from programs.models import Project
 
@@ -10,7 +10,7 @@ from programs.models import Project
 def window_for(*, enrollment: Enrollment, project: Project) -> Window:
     """The window that applies to this learner: their own events if extended, else the cohort's."""
     cohort = enrollment.cohort
-    base = template_windows(cohort)[project.key]
+    base = template_window(cohort, project)
     keys = {
         f"open:{project.key}",
         f"due:{project.key}",
