@@ -3,7 +3,8 @@
 from celery import shared_task
 from django.db import OperationalError
 
-from cohorts.services import calendar_event_fire, calendar_reconcile
+from cohorts.effects import FireStatus, calendar_event_fire
+from cohorts.reconcile import calendar_reconcile
 from tasks.policy import IDEMPOTENT
 
 
@@ -34,4 +35,4 @@ def fire_event(cohort_id: int, event: str) -> str:
 )
 def reconcile() -> int:
     """Carry out every event that is due but not done (Beat was down, a message was lost)."""
-    return sum(outcome.status == "done" for outcome in calendar_reconcile())
+    return sum(outcome.status == FireStatus.DONE for outcome in calendar_reconcile())

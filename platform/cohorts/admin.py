@@ -7,9 +7,8 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from django.utils import timezone
 
-from cohorts import calendar, services
+from cohorts import calendar, services, sync
 from cohorts.models import Cohort, CohortEvent, Enrollment, Extension, Release
 
 
@@ -57,14 +56,19 @@ class CohortAdmin(admin.ModelAdmin):
     actions = ("pause", "resume")
 
     def save_model(self, request: HttpRequest, obj: Cohort, form, change: bool) -> None:
-        obj.arm_rehearsal(timezone.now())
-        super().save_model(request, obj, form, change)
-        # The calendar follows the edit; only events that moved touch their Beat entries.
-        services.cohort_calendar_sync(cohort=obj)
+        # Through the services: the row is locked and only the fields this form changed are written
+        # (a pause committed while the form was open stays), and the calendar follows in Beat.
+        data = {name: form.cleaned_data[name] for name in services.COHORT_FIELDS if name in form.cleaned_data}
+        if change:
+            services.cohort_update(cohort=obj, **{k: v for k, v in data.items() if k in form.changed_data})
+        else:
+            obj.pk = services.cohort_create(**data).pk
+        obj.refresh_from_db()
 
     def save_related(self, request, form, formsets, change) -> None:
         super().save_related(request, form, formsets, change)
-        services.cohort_calendar_sync(cohort=form.instance)
+        # Learners added or regrouped in the inline: group extensions follow them.
+        sync.cohort_calendar_sync(cohort=form.instance)
 
     def delete_model(self, request: HttpRequest, obj: Cohort) -> None:
         services.cohort_delete(cohort=obj)
@@ -149,28 +153,43 @@ class CohortEventAdmin(admin.ModelAdmin):
         services.cohort_event_move(event=obj, at=obj.override_at)
 
 
+class ExtensionForm(forms.ModelForm):
+    class Meta:
+        model = Extension
+        fields = services.EXTENSION_FIELDS
+
+    def _post_clean(self) -> None:
+        super()._post_clean()
+        if not self.errors:
+            # The service's rules (at least as lenient as the cohort's effective window) as form errors.
+            try:
+                services.extension_validate(self.instance)
+            except ValidationError as exc:
+                self._update_errors(exc)
+
+
 @admin.register(Extension)
 class ExtensionAdmin(admin.ModelAdmin):
     list_display = ("cohort", "project", "enrollment", "group", "due_at", "cutoff_at", "granted_by")
     list_filter = ("cohort",)
     raw_id_fields = ("enrollment",)
-    exclude = ("granted_by",)
+    form = ExtensionForm
 
     def save_model(self, request: HttpRequest, obj: Extension, form, change: bool) -> None:
-        obj.granted_by = request.user
-        super().save_model(request, obj, form, change)
-        services.cohort_calendar_sync(cohort=obj.cohort)
+        data = {name: form.cleaned_data[name] for name in services.EXTENSION_FIELDS}
+        if change:
+            # Re-syncs the extension's cohort, and its former one when it moved to another cohort.
+            services.extension_update(extension=obj, **data)
+        else:
+            obj.pk = services.extension_grant(**data, granted_by=request.user).pk
+        obj.refresh_from_db()
 
     def delete_model(self, request: HttpRequest, obj: Extension) -> None:
-        cohort = obj.cohort
-        super().delete_model(request, obj)
-        services.cohort_calendar_sync(cohort=cohort)
+        services.extension_revoke(extension=obj)
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
-        cohorts = {extension.cohort for extension in queryset.select_related("cohort")}
-        super().delete_queryset(request, queryset)
-        for cohort in cohorts:
-            services.cohort_calendar_sync(cohort=cohort)
+        for extension in queryset:
+            services.extension_revoke(extension=extension)
 
 
 @admin.register(Release)

@@ -173,16 +173,30 @@ class Extension(models.Model):
 
 
 class CohortEvent(models.Model):
-    """One dated effect of a cohort's calendar; mirrored by a Beat entry named cohort-<id>:<key>."""
+    """One dated effect of a cohort's calendar; mirrored by a Beat entry named cohort-<id>:<key>.
+
+    Events belong to the program they were planned from: after a cohort changes program, the old
+    program's done events stay as history and its pending ones are dropped.
+    """
 
     class Kind(models.TextChoices):
+        # In this order within one instant: a unit unlocks before its project opens, and a window is
+        # reminded of, then due, then closed.
         UNLOCK = "unlock", "Unlock unit"
         OPEN = "open", "Open window"
         REMIND = "remind", "Remind"
         DUE = "due", "Pass due"
         CLOSE = "close", "Close window"
 
+    class Outcome(models.TextChoices):
+        DONE = "done", "Done"
+        SKIPPED = "skipped", "Skipped"  # e.g. a reminder whose moment had passed when it was planned
+        FAILED = "failed", "Failed"  # gave up after repeated errors; staff see the error
+
     cohort = models.ForeignKey(Cohort, on_delete=models.CASCADE, related_name="events")
+    program = models.ForeignKey(
+        Program, on_delete=models.PROTECT, related_name="+", help_text="The program it was planned from."
+    )
     key = models.CharField(max_length=160)
     kind = models.CharField(max_length=16, choices=Kind.choices)
     subject = models.CharField(max_length=80, help_text="The unit or project key.")
@@ -199,11 +213,17 @@ class CohortEvent(models.Model):
         null=True, blank=True, help_text="Moved for this cohort only (UTC); empty: the template's time."
     )
     fire_at = models.DateTimeField(help_text="The real instant Beat fires it (differs when rehearsing).")
-    done_at = models.DateTimeField(null=True, blank=True)
+    done_at = models.DateTimeField(null=True, blank=True, help_text="When it was carried out, skipped or given up.")
+    outcome = models.CharField(max_length=8, choices=Outcome.choices, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0, help_text="Failed attempts so far.")
+    last_error = models.TextField(blank=True)
+    retry_at = models.DateTimeField(null=True, blank=True, help_text="After a failure: not tried again before.")
 
     class Meta:
         ordering = ["fire_at", "key"]
-        constraints = [models.UniqueConstraint(fields=["cohort", "key"], name="cohort_event_unique_key")]
+        constraints = [
+            models.UniqueConstraint(fields=["cohort", "program", "key"], name="cohort_event_unique_key")
+        ]
         indexes = [models.Index(fields=["done_at", "fire_at"], name="cohort_event_due_idx")]
 
     def __str__(self) -> str:

@@ -1,11 +1,13 @@
-"""Cohort reads: the calendar as staff and learners see it."""
+"""Cohort reads: the calendar as staff and learners see it, and whom an event speaks to."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from cohorts.models import Cohort, CohortEvent
+from cohorts import calendar
+from cohorts.models import Cohort, CohortEvent, beat_entry_prefix
+from core import clock
 from schedules import entries
 
 
@@ -25,23 +27,19 @@ class CalendarRow:
         return dict(self.__dict__)
 
 
-# Within one instant: a unit unlocks before its project opens, a window is due before it closes.
-KIND_ORDER = [k.value for k in CohortEvent.Kind]
-
-
 def _iso_z(at: datetime) -> str:
     return at.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def calendar_rows(*, cohort: Cohort, now: datetime | None = None) -> list[CalendarRow]:
-    """Every event in due order with its local and UTC time, Beat entry and state."""
-    now = now or datetime.now(tz=UTC)
-    beat = entries.states(prefix=f"cohort-{cohort.pk}:")
+    """The current program's events in due order with local and UTC time, Beat entry and state."""
+    now = now or clock.now()
+    beat = entries.states(prefix=beat_entry_prefix(cohort.pk))
     rows = []
-    events = CohortEvent.objects.filter(cohort=cohort).select_related("enrollment")
-    for event in sorted(events, key=lambda e: (e.fire_at, KIND_ORDER.index(e.kind), e.key)):
+    events = CohortEvent.objects.filter(cohort=cohort, program_id=cohort.program_id).select_related("enrollment")
+    for event in sorted(events, key=lambda e: calendar.sort_key(e.kind, e.at, e.key)):
         if event.done_at:
-            state = "done"
+            state = event.outcome or CohortEvent.Outcome.DONE
         elif not cohort.is_active:
             state = cohort.status
         elif event.beat_entry not in beat:
@@ -64,3 +62,18 @@ def calendar_rows(*, cohort: Cohort, now: datetime | None = None) -> list[Calend
             )
         )
     return rows
+
+
+def event_learners(*, cohort: Cohort, event: CohortEvent, per_learner_windows: bool = True) -> list[int]:
+    """Whom an event speaks to: its own learner, or every learner of the cohort; for a window event,
+    not those who have their own (extended) events for that project."""
+    if event.enrollment_id:
+        return [event.enrollment_id]
+    ids = set(cohort.enrollments.values_list("pk", flat=True))
+    if per_learner_windows:
+        ids -= set(
+            cohort.events.filter(
+                program_id=cohort.program_id, subject=event.subject, enrollment__isnull=False
+            ).values_list("enrollment_id", flat=True)
+        )
+    return sorted(ids)

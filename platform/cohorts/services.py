@@ -1,44 +1,28 @@
-"""Cohort writes: create and edit (re-syncing the calendar into Beat), pause, resume, delete, learners,
-extensions, overrides, and carrying out calendar events exactly once."""
+"""Cohort writes: lifecycle (create, edit, pause, resume, delete), learners, extensions, moved events and
+program edits; every one that changes a date re-syncs the calendar into Beat in the same transaction."""
 
 from __future__ import annotations
 
-import logging
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+import math
+from collections.abc import Callable
+from datetime import date, datetime
+from typing import Any
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from cohorts import calendar
-from cohorts.models import (
-    Cohort,
-    CohortEvent,
-    Enrollment,
-    Extension,
-    Release,
-    beat_entry_name,
-    beat_entry_prefix,
-)
-from notifications.models import Notification
-from notifications.services import outbox_write
+from cohorts.models import Cohort, CohortEvent, Enrollment, Extension, beat_entry_prefix
+from cohorts.sync import cohort_calendar_sync, lock
+from core import clock
 from programs.models import Program, Project, Unit
+from programs.services import LoadResult, program_load
 from schedules import entries
 
-logger = logging.getLogger("nexus.calendar")
-
-FIRE_TASK = "nexus.calendar.fire_event"
-# Beat may fire a hair early (clock granularity); an event more than this early is a stale entry.
-EARLY_TOLERANCE = timedelta(seconds=2)
-
-
-def _now() -> datetime:
-    return datetime.now(tz=UTC)
-
-
 # --- cohorts ------------------------------------------------------------------------------------
+
+COHORT_FIELDS = ("name", "start_date", "timezone", "anchors", "program", "speed")
 
 
 @transaction.atomic
@@ -53,6 +37,9 @@ def cohort_create(
     now: datetime | None = None,
 ) -> Cohort:
     """Create a cohort and put its calendar into Beat. A rehearsal (speed > 1) starts playing now."""
+    now = now or clock.now()
+    if Cohort.objects.filter(name=name).exists():
+        raise ValidationError({"name": f"a cohort named '{name}' already exists; choose another name"})
     cohort = Cohort(
         program=program,
         name=name,
@@ -61,11 +48,12 @@ def cohort_create(
         anchors=dict(anchors or {}),
         speed=speed,
     )
-    cohort.arm_rehearsal(now or _now())
+    _check_speed(cohort)
+    cohort.arm_rehearsal(now)
     cohort.full_clean()
     require_anchors(cohort)
     cohort.save()
-    cohort_calendar_sync(cohort=cohort)
+    cohort_calendar_sync(cohort=cohort, now=now)
     return cohort
 
 
@@ -80,27 +68,75 @@ def require_anchors(cohort: Cohort) -> None:
         )
 
 
+def _check_speed(cohort: Cohort) -> None:
+    if not isinstance(cohort.speed, int | float) or not math.isfinite(cohort.speed):
+        raise ValidationError({"speed": f"{cohort.speed!r} is not a number of seconds per second"})
+
+
 @transaction.atomic
-def cohort_update(*, cohort: Cohort, **changes: object) -> Cohort:
-    """Edit start, timezone, anchors, program, name or speed; only the events that move are re-synced."""
-    allowed = {"name", "start_date", "timezone", "anchors", "program", "speed"}
-    unknown = set(changes) - allowed
+def cohort_update(*, cohort: Cohort, now: datetime | None = None, **changes: Any) -> Cohort:
+    """Edit name, start, zone, anchors, program or speed of a cohort.
+
+    The row is locked and only the fields that change are written, so a pause (or any other write)
+    committed meanwhile is kept. Then the calendar is re-synced:
+    - a new zone keeps the local wall-clock time of every event staff moved by hand and of every
+      extension (they were typed in the cohort's zone);
+    - a new program: the former program's done events stay as history, its pending ones are dropped,
+      and the new program's events already due are carried out in due order, as after a downtime
+      (by the reconciler, or at once by the first event Beat fires).
+    """
+    unknown = set(changes) - set(COHORT_FIELDS)
     if unknown:
         raise ValueError(f"cannot change {', '.join(sorted(unknown))} with cohort_update")
-    for name, value in changes.items():
-        setattr(cohort, name, value)
-    cohort.arm_rehearsal(_now())
-    cohort.full_clean()
-    require_anchors(cohort)
-    cohort.save()
-    cohort_calendar_sync(cohort=cohort)
-    return cohort
+    now = now or clock.now()
+    current = lock(cohort)
+    changed = {name: value for name, value in changes.items() if getattr(current, name) != value}
+    if not changed:
+        return current
+    before = Cohort(**{f.attname: getattr(current, f.attname) for f in Cohort._meta.concrete_fields})
+    for name, value in changed.items():
+        setattr(current, name, value)
+    _check_speed(current)
+    fields = list(changed)
+    if "speed" in changed:
+        fields += _retime_rehearsal(before, current, now)
+    current.full_clean()
+    require_anchors(current)
+    current.save(update_fields=fields)
+    if "timezone" in changed:
+        _keep_wall_times(current, before.zone)
+    cohort_calendar_sync(cohort=current, now=now)
+    return current
+
+
+def _retime_rehearsal(before: Cohort, cohort: Cohort, now: datetime) -> list[str]:
+    """A new speed keeps the calendar where it is now and plays on from there at the new pace."""
+    if cohort.speed == 1:
+        return []
+    if before.rehearsal_epoch is None:
+        cohort.arm_rehearsal(now)
+    else:
+        at = before.calendar_now(now)
+        cohort.rehearsal_epoch = now - (at - cohort.origin()) / cohort.speed
+    return ["rehearsal_epoch"]
+
+
+def _keep_wall_times(cohort: Cohort, old_zone: Any) -> None:
+    new_zone = cohort.zone
+    moved = cohort.events.filter(program_id=cohort.program_id, done_at__isnull=True, override_at__isnull=False)
+    for event in moved:
+        event.override_at = calendar.same_wall_time(event.override_at, old_zone, new_zone)
+        event.save(update_fields=["override_at"])
+    for extension in cohort.extensions.all():
+        extension.due_at = calendar.same_wall_time(extension.due_at, old_zone, new_zone)
+        extension.cutoff_at = calendar.same_wall_time(extension.cutoff_at, old_zone, new_zone)
+        extension.save(update_fields=["due_at", "cutoff_at"])
 
 
 @transaction.atomic
 def cohort_pause(*, cohort: Cohort) -> Cohort:
     """Stop the cohort's calendar: every Beat entry disabled, nothing fires until resumed."""
-    cohort = Cohort.objects.select_for_update().get(pk=cohort.pk)
+    cohort = lock(cohort)
     if cohort.status == Cohort.Status.FINISHED:
         raise ValidationError({"status": "A finished cohort cannot be paused."})
     cohort.status = Cohort.Status.PAUSED
@@ -112,13 +148,13 @@ def cohort_pause(*, cohort: Cohort) -> Cohort:
 @transaction.atomic
 def cohort_resume(*, cohort: Cohort, now: datetime | None = None) -> Cohort:
     """Resume: entries still in the future are enabled again; those that fell due while paused are
-    carried out by the reconciler on its next run."""
-    cohort = Cohort.objects.select_for_update().get(pk=cohort.pk)
+    carried out in due order (by the reconciler, or first by the next event that fires)."""
+    cohort = lock(cohort)
     if cohort.status != Cohort.Status.PAUSED:
         raise ValidationError(
             {"status": f"Only a paused cohort can be resumed (this one is {cohort.status})."}
         )
-    started = cohort.events.filter(done_at__isnull=False).exists()
+    started = cohort.events.filter(outcome=CohortEvent.Outcome.DONE).exists()
     cohort.status = Cohort.Status.RUNNING if started else Cohort.Status.SCHEDULED
     cohort.save(update_fields=["status"])
     cohort_calendar_sync(cohort=cohort, now=now)
@@ -132,92 +168,10 @@ def cohort_delete(*, cohort: Cohort) -> None:
     cohort.delete()
 
 
-# --- the calendar <-> Beat ------------------------------------------------------------------------
-
-
-@dataclass
-class SyncReport:
-    events: int
-    created: int
-    moved: int
-    deleted: int
-    beat: entries.SyncResult
-
-
-@transaction.atomic
-def cohort_calendar_sync(*, cohort: Cohort, now: datetime | None = None) -> SyncReport:
-    """Recompute the cohort's calendar, store what moved, and mirror it into Beat entries."""
-    now = now or _now()
-    cohort = Cohort.objects.select_for_update(of=("self",)).select_related("program").get(pk=cohort.pk)
-    planned = calendar.plan(cohort)
-    existing = {e.key: e for e in cohort.events.all()}
-    overrides = {k: e.override_at for k, e in existing.items() if e.override_at}
-    calendar.validate(cohort, planned, overrides)
-    created = moved = 0
-    keep = set()
-    to_create = []
-    for p in planned:
-        keep.add(p.key)
-        event = existing.get(p.key)
-        if event is None:
-            event = CohortEvent(
-                cohort=cohort,
-                key=p.key,
-                kind=p.kind,
-                subject=p.subject,
-                enrollment_id=p.enrollment_id,
-                scheduled_at=p.at,
-            )
-            event.fire_at = cohort.to_real(event.at)
-            to_create.append(event)
-            created += 1
-            continue
-        if event.done_at is not None:
-            continue  # history: a done event keeps the time it happened at
-        fire_at = cohort.to_real(event.override_at or p.at)
-        if event.scheduled_at != p.at or event.fire_at != fire_at:
-            event.scheduled_at, event.fire_at = p.at, fire_at
-            event.save(update_fields=["scheduled_at", "fire_at"])
-            moved += 1
-    CohortEvent.objects.bulk_create(to_create, batch_size=500)
-    stale = [e.pk for k, e in existing.items() if k not in keep]
-    if stale:
-        CohortEvent.objects.filter(pk__in=stale).delete()
-    if cohort.status == Cohort.Status.FINISHED and cohort.events.filter(done_at__isnull=True).exists():
-        cohort.status = Cohort.Status.RUNNING  # e.g. an extension granted after the last event
-        cohort.save(update_fields=["status"])
-    beat = entries.sync(prefix=beat_entry_prefix(cohort.pk), records=_records(cohort, now=now))
-    return SyncReport(events=len(planned), created=created, moved=moved, deleted=len(stale), beat=beat)
-
-
-def _records(cohort: Cohort, *, now: datetime) -> list[entries.EventRecord]:
-    records = []
-    for event in cohort.events.all():
-        # Paused: nothing fires. Done: nothing left to do. An event already past (a resume, a cohort
-        # created late, an edit) is left to the reconciler, which carries such events out in due order.
-        enabled = (
-            cohort.is_active
-            and event.done_at is None
-            and event.fire_at > now - timedelta(seconds=settings.NEXUS_REARM_WINDOW)
-        )
-        records.append(
-            entries.EventRecord(
-                name=beat_entry_name(cohort.pk, event.key),
-                task=FIRE_TASK,
-                kwargs={"cohort_id": cohort.pk, "event": event.key},
-                instant=event.fire_at,
-                enabled=enabled,
-                queue="calendar",
-                description=f"{cohort.name}: {event.get_kind_display()} {event.subject}",
-            )
-        )
-    return records
-
-
 @transaction.atomic
 def cohort_event_move(*, event: CohortEvent, at: datetime | None) -> CohortEvent:
     """Move one event for this cohort only (None: back to the template's time)."""
-    Cohort.objects.select_for_update().get(pk=event.cohort_id)  # the writers' lock order: cohort first
+    lock(event.cohort_id)  # the writers' lock order: cohort first
     event = CohortEvent.objects.select_for_update().get(pk=event.pk)
     if event.done_at is not None:
         raise ValidationError(
@@ -241,7 +195,8 @@ def enrollment_create(
     github_login: str = "",
     group: str = "",
 ) -> Enrollment:
-    """Enrol a learner (creating the user account by email if needed)."""
+    """Enrol a learner (creating the user account by email if needed); a learner who joins a group
+    with an extension gets its dates at once."""
     user_model = get_user_model()
     user, _ = user_model.objects.get_or_create(username=email.lower(), defaults={"email": email.lower()})
     enrollment = Enrollment(
@@ -254,7 +209,53 @@ def enrollment_create(
     )
     enrollment.full_clean()
     enrollment.save()
+    if group and cohort.extensions.filter(group=group).exists():
+        cohort_calendar_sync(cohort=cohort)
     return enrollment
+
+
+ENROLLMENT_FIELDS = ("email", "timezone", "github_login", "group")
+
+
+@transaction.atomic
+def enrollment_update(*, enrollment: Enrollment, **changes: Any) -> Enrollment:
+    """Edit a learner's email, zone, GitHub login or group; a new group re-syncs the calendar (group
+    extensions follow the learner). The learner's zone changes no calendar instant: it is how times
+    are shown and when messages are sent to them."""
+    unknown = set(changes) - set(ENROLLMENT_FIELDS)
+    if unknown:
+        raise ValueError(f"cannot change {', '.join(sorted(unknown))} with enrollment_update")
+    lock(enrollment.cohort_id)
+    current = Enrollment.objects.select_for_update().get(pk=enrollment.pk)
+    changed = {name: value for name, value in changes.items() if getattr(current, name) != value}
+    if not changed:
+        return current
+    for name, value in changed.items():
+        setattr(current, name, value)
+    current.full_clean()
+    current.save(update_fields=list(changed))
+    if "group" in changed:
+        cohort_calendar_sync(cohort=current.cohort)
+    return current
+
+
+def extension_validate(extension: Extension) -> None:
+    """An extension must be at least as lenient as the cohort's effective window (staff moves
+    included): otherwise it would change nothing, or silently shorten a learner's window."""
+    extension.full_clean()
+    cohort = extension.cohort
+    window = calendar.cohort_window(cohort, extension.project, calendar.overrides_of(cohort))
+    if extension.due_at < window.due:
+        raise ValidationError(
+            {"due_at": f"The extended due is before the cohort's ({calendar.local_text(cohort, window.due)})."}
+        )
+    if extension.cutoff_at < window.cutoff:
+        raise ValidationError(
+            {
+                "cutoff_at": "The extended cut-off is before the cohort's "
+                f"({calendar.local_text(cohort, window.cutoff)})."
+            }
+        )
 
 
 @transaction.atomic
@@ -270,6 +271,7 @@ def extension_grant(
     granted_by: object | None = None,
 ) -> Extension:
     """Give a learner or a group a later due and cut-off; their reminders and window move with it."""
+    cohort = lock(cohort)
     extension = Extension(
         cohort=cohort,
         project=project,
@@ -280,167 +282,101 @@ def extension_grant(
         reason=reason,
         granted_by=granted_by,
     )
-    extension.full_clean()
-    window = calendar.template_window(cohort, project)
-    if cutoff_at < window.cutoff:
-        raise ValidationError(
-            {
-                "cutoff_at": f"The extended cut-off is before the cohort's ({window.cutoff:%Y-%m-%d %H:%M} UTC)."
-            }
-        )
+    extension_validate(extension)
     extension.save()
     cohort_calendar_sync(cohort=cohort)
     return extension
 
 
-# --- carrying out events ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class FireOutcome:
-    status: str  # done | already | early | inactive | missing | failed
-    key: str
+EXTENSION_FIELDS = ("cohort", "project", "enrollment", "group", "due_at", "cutoff_at", "reason")
 
 
 @transaction.atomic
-def calendar_event_fire(*, cohort_id: int, key: str, now: datetime | None = None) -> FireOutcome:
-    """Carry out one calendar event exactly once, however often it is called."""
-    now = now or _now()
-    # Cohort first, then the event: the order every writer takes (sync, pause, move), so a pause
-    # committed meanwhile is seen here and two writers never deadlock.
-    cohort = (
-        Cohort.objects.select_for_update(of=("self",)).select_related("program").filter(pk=cohort_id).first()
-    )
-    event = cohort and CohortEvent.objects.select_for_update().filter(cohort=cohort, key=key).first()
-    if cohort is None or event is None:
-        return FireOutcome("missing", key)  # the cohort or event was deleted after Beat sent it
-    if event.done_at is not None:
-        return FireOutcome("already", key)
-    if not cohort.is_active:
-        return FireOutcome("inactive", key)
-    if event.fire_at > now + EARLY_TOLERANCE:
-        return FireOutcome("early", key)  # a stale Beat entry from before the event moved later
-    try:
-        _EFFECTS[event.kind](cohort, event)
-    except (Unit.DoesNotExist, Project.DoesNotExist):
-        # The program lost the unit or project since the calendar was synced; the next sync drops
-        # the event. Nothing is recorded, so nothing is lost if it comes back.
-        logger.warning(
-            "calendar event %s of cohort %s names a unit/project the program no longer has", key, cohort.pk
-        )
-        return FireOutcome("missing", key)
-    event.done_at = now
-    event.save(update_fields=["done_at"])
-    if cohort.status == Cohort.Status.SCHEDULED:
-        cohort.status = Cohort.Status.RUNNING
-    if not cohort.events.filter(done_at__isnull=True).exists():
-        cohort.status = Cohort.Status.FINISHED
-    cohort.save(update_fields=["status"])
-    logger.info("calendar event done: cohort %s %s", cohort.pk, key)
-    return FireOutcome("done", key)
+def extension_update(*, extension: Extension, **changes: Any) -> Extension:
+    """Change an extension; the calendars of its cohort (and of its former cohort) follow."""
+    unknown = set(changes) - set(EXTENSION_FIELDS)
+    if unknown:
+        raise ValueError(f"cannot change {', '.join(sorted(unknown))} with extension_update")
+    former = Extension.objects.values_list("cohort_id", flat=True).get(pk=extension.pk)
+    target = changes["cohort"].pk if "cohort" in changes else former
+    for cohort_id in sorted({former, target}):
+        lock(cohort_id)  # the writers' lock order: cohorts first
+    current = Extension.objects.select_for_update().get(pk=extension.pk)
+    for name, value in changes.items():
+        setattr(current, name, value)
+    extension_validate(current)
+    current.save()
+    for cohort_id in sorted({former, target}):
+        cohort_calendar_sync(cohort=Cohort.objects.get(pk=cohort_id))
+    return current
 
 
-def calendar_reconcile(*, now: datetime | None = None, limit: int = 1000) -> list[FireOutcome]:
-    """The safety net: carry out, in due order, every event that is due but not done."""
-    now = now or _now()
-    due = list(
-        CohortEvent.objects.filter(
-            done_at__isnull=True,
-            fire_at__lte=now,
-            cohort__status__in=[Cohort.Status.SCHEDULED, Cohort.Status.RUNNING],
-        )
-        .order_by("fire_at", "pk")
-        .values_list("cohort_id", "key")[:limit]
-    )
-    outcomes = []
-    for cohort_id, key in due:
-        try:
-            outcomes.append(calendar_event_fire(cohort_id=cohort_id, key=key, now=now))
-        except Exception:
-            # One broken event must not hold back every event due after it, in every cohort.
-            logger.exception("reconciler could not carry out %s of cohort %s; going on", key, cohort_id)
-            outcomes.append(FireOutcome("failed", key))
-    if outcomes:
-        logger.info("reconciler carried out %d due event(s)", sum(o.status == "done" for o in outcomes))
-    return outcomes
+@transaction.atomic
+def extension_revoke(*, extension: Extension) -> None:
+    """Take an extension back: the learner's events return to the cohort's (done ones stay history)."""
+    cohort = lock(extension.cohort_id)
+    extension.delete()
+    cohort_calendar_sync(cohort=cohort)
 
 
-# --- effects (each keyed by a unique row, so a repeat is a no-op) --------------------------------
+# --- program edits reaching every cohort ----------------------------------------------------------
 
 
-def _learners(cohort: Cohort, event: CohortEvent, project: Project | None = None) -> list[int]:
-    """Who an event speaks to: its own learner, or everyone without an extension for the project."""
-    if event.enrollment_id:
-        return [event.enrollment_id]
-    ids = set(cohort.enrollments.values_list("pk", flat=True))
-    if project is not None:
-        ids -= set(
-            cohort.events.filter(subject=project.key, enrollment__isnull=False).values_list(
-                "enrollment_id", flat=True
-            )
-        )
-    return sorted(ids)
-
-
-def _unsubmitted(ids: list[int], project: Project) -> list[int]:
-    from submissions.models import Submission
-
-    done = set(
-        Submission.objects.filter(project=project, enrollment_id__in=ids).values_list(
-            "enrollment_id", flat=True
-        )
-    )
-    return [i for i in ids if i not in done]
-
-
-def _unlock(cohort: Cohort, event: CohortEvent) -> None:
-    unit = cohort.program.units.get(key=event.subject)
-    Release.objects.get_or_create(cohort=cohort, unit=unit, defaults={"released_at": event.at})
-    outbox_write(
-        kind=Notification.Kind.UNIT_UNLOCKED,
-        enrollment_ids=_learners(cohort, event),
-        subject=unit.key,
-        effective_at=event.at,
-        payload={"cohort": cohort.name, "title": unit.title},
-    )
-
-
-def _window(kind: str, notification: str, only_unsubmitted: bool):
-    def effect(cohort: Cohort, event: CohortEvent) -> None:
-        from submissions.services import transition_record
-
-        project = cohort.program.projects.get(key=event.subject)
-        if kind != "remind":
-            transition_record(
-                cohort=cohort, project=project, kind=kind, enrollment_id=event.enrollment_id, at=event.at
-            )
-        ids = _learners(cohort, event, project if kind != "open" else None)
-        if only_unsubmitted:
-            ids = _unsubmitted(ids, project)
-        subject = event.key.split("@")[0].split(":", 1)[1]  # e.g. airbnb-db:1d for a reminder
-        outbox_write(
-            kind=notification,
-            enrollment_ids=ids,
-            subject=subject,
-            effective_at=event.at,
-            payload={"cohort": cohort.name, "title": project.title},
-        )
-
-    return effect
-
-
-_EFFECTS = {
-    CohortEvent.Kind.UNLOCK: _unlock,
-    CohortEvent.Kind.OPEN: _window("open", Notification.Kind.WINDOW_OPENED, only_unsubmitted=False),
-    CohortEvent.Kind.REMIND: _window("remind", Notification.Kind.REMINDER, only_unsubmitted=True),
-    CohortEvent.Kind.DUE: _window("due", Notification.Kind.DUE_PASSED, only_unsubmitted=True),
-    CohortEvent.Kind.CLOSE: _window("close", Notification.Kind.WINDOW_CLOSED, only_unsubmitted=False),
-}
-
-
+@transaction.atomic
 def program_cohorts_resync(*, program: Program) -> int:
-    """Re-sync the calendar of every cohort not finished of a program that changed."""
-    cohorts = list(program.cohorts.exclude(status=Cohort.Status.FINISHED))
+    """Re-sync the calendar of every cohort not finished of a program that changed; a calendar that
+    refuses the change (an event before its start, a window closing before it opens) refuses it all,
+    naming the cohort."""
+    cohorts = list(program.cohorts.exclude(status=Cohort.Status.FINISHED).order_by("pk"))
     for cohort in cohorts:
-        cohort_calendar_sync(cohort=cohort)
+        try:
+            cohort_calendar_sync(cohort=cohort)
+        except ValidationError as exc:
+            raise ValidationError(_for_cohort(cohort, exc)) from exc
     return len(cohorts)
+
+
+def program_change_check(*, program: Program, apply: Callable[[], None]) -> None:
+    """Try a program edit (apply writes it) against every cohort not finished, then undo it: raises a
+    ValidationError naming the cohort whose calendar would refuse it. Runs inside a transaction."""
+    with transaction.atomic():
+        sid = transaction.savepoint()
+        try:
+            apply()
+            for cohort in program.cohorts.exclude(status=Cohort.Status.FINISHED).order_by("pk"):
+                try:
+                    calendar.check(cohort)
+                except ValidationError as exc:
+                    raise ValidationError(_for_cohort(cohort, exc)) from exc
+        finally:
+            transaction.savepoint_rollback(sid)
+
+
+def _for_cohort(cohort: Cohort, exc: ValidationError) -> str:
+    return f"cohort '{cohort.name}' would refuse this change: {'; '.join(exc.messages)}"
+
+
+@transaction.atomic
+def unit_save(*, unit: Unit) -> int:
+    """Save a unit of a program (e.g. its unlock date) and re-sync every cohort of the program."""
+    unit.full_clean()
+    unit.save()
+    return program_cohorts_resync(program=unit.program)
+
+
+@transaction.atomic
+def project_save(*, project: Project) -> int:
+    """Save a project (its window dates, grace, reminders) and re-sync every cohort of the program."""
+    project.full_clean()
+    project.save()
+    return program_cohorts_resync(program=project.program)
+
+
+@transaction.atomic
+def program_file_apply(*, data: Any, source: str) -> tuple[LoadResult, int]:
+    """Load a program file and re-sync every cohort of it, atomically: a program edit that a running
+    cohort's calendar refuses is refused whole, instead of leaving the new program stored beside
+    calendars that still show the old dates."""
+    result = program_load(data=data, source=source)
+    return result, program_cohorts_resync(program=result.program)
+

@@ -1,4 +1,4 @@
-"""The notifications app's config."""
+"""The notifications app's config: registers what calendar events tell learners."""
 
 from django.apps import AppConfig
 
@@ -6,3 +6,6 @@ from django.apps import AppConfig
 class NotificationsConfig(AppConfig):
     name = "notifications"
     verbose_name = "Notifications"
+
+    def ready(self) -> None:
+        from notifications import effects  # noqa: F401 - registers the notification effects

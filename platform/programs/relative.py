@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo, available_timezones
 __all__ = [
     "WEEKDAYS",
     "DurationError",
+    "MissingAnchorError",
     "RelativeDate",
     "RelativeDateError",
     "UnknownTimezoneError",
@@ -40,6 +41,10 @@ _HOST_ZONES = frozenset({"localtime", "posixrules"})
 
 class RelativeDateError(ValueError):
     """A relative date that cannot be parsed, built or resolved."""
+
+
+class MissingAnchorError(RelativeDateError):
+    """A relative date that counts from an anchor the cohort has not set."""
 
 
 class DurationError(ValueError):
@@ -144,7 +149,7 @@ class RelativeDate:
             base = anchors[self.anchor]
         else:
             known = ", ".join(repr(name) for name in sorted(anchors)) or "none"
-            raise RelativeDateError(
+            raise MissingAnchorError(
                 f"'{self}' needs the anchor {self.anchor!r}, which is not set (anchors set: {known})"
             )
         if self.day is not None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from cohorts.models import Cohort, Enrollment
+from core import clock
 from programs.models import Project
 from submissions.models import Submission, WindowTransition
 from submissions.selectors import window_for
@@ -37,7 +38,7 @@ def submission_create(
     now: datetime | None = None,
 ) -> Submission:
     """Accept a submission inside the learner's open window; late after due + grace; refused after the cut-off."""
-    now = now or datetime.now(tz=UTC)
+    now = now or clock.now()
     cohort = enrollment.cohort
     if project.program_id != cohort.program_id:
         raise SubmissionRefused({"project": f"'{project.key}' is not a project of {cohort.program.slug}."})

@@ -46,7 +46,7 @@ def test_creating_a_cohort_puts_every_event_into_beat_as_a_one_off(make_cohort):
     assert unlock.one_off
     assert unlock.enabled
     assert unlock.task == "nexus.calendar.fire_event"
-    assert unlock.queue == "calendar"
+    assert unlock.queue is None  # the queue is the task's routing (tasks/), not the entry's
     assert unlock.clocked.clocked_time == utc(2027, 1, 4, 8, 0)  # 09:00 WAT
     assert entry(cohort, "due:p0").clocked.clocked_time == utc(2027, 1, 8, 16, 0)
     assert entry(cohort, "remind:p0:1h").clocked.clocked_time == utc(2027, 1, 8, 15, 0)

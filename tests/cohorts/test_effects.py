@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 import pytest
 from django.core.exceptions import ValidationError
 
-from cohorts import services
+from cohorts import effects, reconcile, services
 from cohorts.models import Release
 from notifications.models import Notification
 from submissions.models import Submission, WindowTransition
@@ -20,7 +20,7 @@ def utc(*args):
 
 def fire(cohort, key, now=None):
     event = cohort.events.get(key=key)
-    return services.calendar_event_fire(cohort_id=cohort.pk, key=key, now=now or event.fire_at).status
+    return effects.calendar_event_fire(cohort_id=cohort.pk, key=key, now=now or event.fire_at).status
 
 
 def submit(cohort, email, project_key, now, sha="a" * 40):
@@ -131,11 +131,10 @@ def test_an_extension_moves_that_learners_reminders_and_window(make_cohort):
     # the cohort's reminder skips him; his own reaches only him
     fire(cohort, "open:p0")
     fire(cohort, "remind:p0:1h")
-    assert list(Notification.objects.filter(kind="reminder").values_list("enrollment__email", flat=True)) == [
-        "ada@example.com"
-    ]
+    reminded = Notification.objects.filter(kind="reminder", subject="p0:1h")
+    assert list(reminded.values_list("enrollment__email", flat=True)) == ["ada@example.com"]
     fire(cohort, f"remind:p0:1h@{bob.pk}")
-    assert Notification.objects.filter(kind="reminder", enrollment=bob).count() == 1
+    assert Notification.objects.filter(kind="reminder", subject="p0:1h", enrollment=bob).count() == 1
     # after the cohort's cut-off ada is refused; bob is on time before his due (+ grace), late after
     with pytest.raises(SubmissionRefused):
         submit(cohort, "ada@example.com", "p0", now=utc(2027, 1, 11, 12, 0))
@@ -200,17 +199,18 @@ def test_the_reconciler_carries_out_due_events_once_in_due_order(make_cohort):
     paused = make_cohort(name="Paused", learners=())
     services.cohort_pause(cohort=paused)
     # when the reconciler runs at the end of week 0 (Beat was down all week)
-    outcomes = services.calendar_reconcile(now=utc(2027, 1, 9, 0, 0))
-    # then the week's events ran once, in due order, and the paused cohort's did not
-    assert [o.key for o in outcomes] == [
-        "unlock:week-0",
-        "open:p0",
-        "remind:p0:1d",
-        "remind:p0:1h",
-        "due:p0",
+    outcomes = reconcile.calendar_reconcile(now=utc(2027, 1, 9, 0, 0))
+    # then the week's events ran once, in due order, and the paused cohort's did not; the reminders,
+    # whose due had passed by the time they could run, were skipped rather than sent late
+    assert [(o.key, o.status) for o in outcomes] == [
+        ("unlock:week-0", "done"),
+        ("open:p0", "done"),
+        ("remind:p0:1d", "skipped"),
+        ("remind:p0:1h", "skipped"),
+        ("due:p0", "done"),
     ]
-    assert all(o.status == "done" for o in outcomes)
-    assert services.calendar_reconcile(now=utc(2027, 1, 9, 0, 0)) == []
+    assert not Notification.objects.filter(kind="reminder").exists()
+    assert reconcile.calendar_reconcile(now=utc(2027, 1, 9, 0, 0)) == []
     assert not paused.events.filter(done_at__isnull=False).exists()
     cohort.refresh_from_db()
     assert cohort.status == "running"
@@ -239,18 +239,32 @@ def test_a_program_file_cannot_silently_delete_what_learners_did(make_cohort, sm
     assert Release.objects.count() == 1
 
 
-def test_one_broken_event_does_not_hold_back_the_reconciler(make_cohort, small_program):
+def test_one_broken_event_holds_back_only_its_own_cohort_until_given_up(make_cohort, small_program):
+    import copy
+
+    from programs.services import program_load
+    from tests.cohorts.conftest import SMALL_PROGRAM
+
     cohort = make_cohort()
-    other = make_cohort(name="Other", learners=())
-    # given a unit deleted behind the calendar's back (no re-sync)
+    other_program = program_load(data={**copy.deepcopy(SMALL_PROGRAM), "slug": "other"}, source="o.yaml").program
+    other = make_cohort(name="Other", learners=(), program=other_program)
+    # given a unit renamed behind the calendar's back (no re-sync): its unlock cannot be carried out
     small_program.units.filter(key="week-0").update(key="renamed")
-    outcomes = services.calendar_reconcile(now=utc(2027, 1, 5, 0, 0))
+    outcomes = reconcile.calendar_reconcile(now=utc(2027, 1, 5, 0, 0))
     by_key = {(o.key, o.status) for o in outcomes}
-    # then the stale unlock is reported missing, and everything else still ran, in both cohorts
-    assert ("unlock:week-0", "missing") in by_key
-    assert ("open:p0", "done") in by_key
+    # then the stale unlock failed and its cohort's later events wait behind it (due order) ...
+    assert ("unlock:week-0", "failed") in by_key
+    broken = cohort.events.get(key="unlock:week-0")
+    assert broken.done_at is None and broken.attempts == 1 and "DoesNotExist" in broken.last_error
+    assert cohort.events.get(key="open:p0").done_at is None
+    # ... while the other cohort was not held back
     assert other.events.get(key="open:p0").done_at is not None
-    assert cohort.events.get(key="unlock:week-0").done_at is None
+    # and once it has failed MAX_ATTEMPTS times it is given up, and the cohort goes on
+    for day in range(effects.MAX_ATTEMPTS):  # each run after the previous failure's backoff
+        reconcile.calendar_reconcile(now=utc(2027, 1, 6 + day, 0, 0))
+    broken.refresh_from_db()
+    assert broken.outcome == "failed" and broken.done_at is not None
+    assert cohort.events.get(key="open:p0").outcome == "done"
 
 
 def test_an_extension_for_another_programs_project_or_cohorts_learner_is_refused(make_cohort, small_program):

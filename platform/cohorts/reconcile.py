@@ -1,0 +1,50 @@
+"""The safety net: whatever the calendar says should have happened by now, and has not, happens now."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from django.db.models import F, Min, Q
+
+from cohorts.effects import PASS_THROUGH, FireOutcome, FireStatus, cohort_calendar_advance
+from cohorts.models import Cohort, CohortEvent
+from core import clock
+
+logger = logging.getLogger("nexus.calendar")
+
+
+def calendar_reconcile(*, now: datetime | None = None, limit: int = 500) -> list[FireOutcome]:
+    """Advance every active cohort that has an event due but not done, oldest first, each in its own
+    transaction and in due order within it.
+
+    An event whose effect keeps failing waits for its retry time (and is excluded from the due list
+    until then), so a head of broken events never starves the events due after them in other cohorts.
+    """
+    now = now or clock.now()
+    cohorts = list(
+        CohortEvent.objects.filter(
+            done_at__isnull=True,
+            fire_at__lte=now,
+            program_id=F("cohort__program_id"),
+            cohort__status__in=[Cohort.Status.SCHEDULED, Cohort.Status.RUNNING],
+        )
+        .filter(Q(retry_at__isnull=True) | Q(retry_at__lte=now))
+        .values("cohort_id")
+        .annotate(first=Min("fire_at"))
+        .order_by("first", "cohort_id")
+        .values_list("cohort_id", flat=True)[:limit]
+    )
+    outcomes: list[FireOutcome] = []
+    for cohort_id in cohorts:
+        try:
+            outcomes.extend(cohort_calendar_advance(cohort_id=cohort_id, now=now))
+        except PASS_THROUGH:
+            raise  # the soft time limit: stop now; a locked database: the task retries
+        except Exception:
+            # One broken cohort must not hold back every other cohort.
+            logger.exception("reconciler could not advance cohort %s; going on", cohort_id)
+    done = sum(o.status == FireStatus.DONE for o in outcomes)
+    if outcomes:
+        logger.info("reconciler carried out %d due event(s) in %d cohort(s)", done, len(cohorts))
+    return outcomes
