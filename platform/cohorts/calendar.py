@@ -53,7 +53,9 @@ class Window:
 
     def widened(self, *, due: datetime, cutoff: datetime) -> Window:
         """The most lenient of this window and an extension's due and cut-off."""
-        return Window(opens=self.opens, due=max(self.due, due), cutoff=max(self.cutoff, cutoff), grace=self.grace)
+        return Window(
+            opens=self.opens, due=max(self.due, due), cutoff=max(self.cutoff, cutoff), grace=self.grace
+        )
 
 
 Overrides = Mapping[str, datetime]  # event key -> the time staff moved it to
@@ -156,8 +158,10 @@ def _window_events(cohort: Cohort, project: Project, window: Window, eid: int | 
             at = window.due - offset
         except OverflowError:
             raise ValidationError(
-                {"start_date": f"project '{project.key}': a reminder {format_duration(offset)} before due "
-                 "falls outside the calendar"}
+                {
+                    "start_date": f"project '{project.key}': a reminder {format_duration(offset)} before due "
+                    "falls outside the calendar"
+                }
             ) from None
         if at >= window.opens:  # a reminder before the window opens would remind of nothing
             out.append(PlannedEvent(EventKey(Kind.REMIND, project.key, format_duration(offset), eid), at))

@@ -123,7 +123,9 @@ def _advance(cohort: Cohort, *, now: datetime, upto: CohortEvent | None = None) 
     pending = list(
         cohort.events.select_for_update()
         .filter(program_id=cohort.program_id, done_at__isnull=True)
-        .filter(models.Q(override_at__lte=limit) | models.Q(override_at__isnull=True, scheduled_at__lte=limit))
+        .filter(
+            models.Q(override_at__lte=limit) | models.Q(override_at__isnull=True, scheduled_at__lte=limit)
+        )
     )
     pending.sort(key=lambda e: calendar.sort_key(e.kind, e.at, e.key))
     if upto is not None:

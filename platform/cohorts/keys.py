@@ -30,7 +30,9 @@ class EventKey:
 
     def __post_init__(self) -> None:
         if (self.kind == Kind.REMIND) != (self.offset is not None):
-            raise EventKeyError(f"a reminder and only a reminder has an offset ({self.kind}, {self.offset!r})")
+            raise EventKeyError(
+                f"a reminder and only a reminder has an offset ({self.kind}, {self.offset!r})"
+            )
 
     def __str__(self) -> str:
         text = f"{self.kind}:{self.subject}"

@@ -213,11 +213,15 @@ class CohortEvent(models.Model):
         null=True, blank=True, help_text="Moved for this cohort only (UTC); empty: the template's time."
     )
     fire_at = models.DateTimeField(help_text="The real instant Beat fires it (differs when rehearsing).")
-    done_at = models.DateTimeField(null=True, blank=True, help_text="When it was carried out, skipped or given up.")
+    done_at = models.DateTimeField(
+        null=True, blank=True, help_text="When it was carried out, skipped or given up."
+    )
     outcome = models.CharField(max_length=8, choices=Outcome.choices, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0, help_text="Failed attempts so far.")
     last_error = models.TextField(blank=True)
-    retry_at = models.DateTimeField(null=True, blank=True, help_text="After a failure: not tried again before.")
+    retry_at = models.DateTimeField(
+        null=True, blank=True, help_text="After a failure: not tried again before."
+    )
 
     class Meta:
         ordering = ["fire_at", "key"]

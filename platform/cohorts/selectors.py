@@ -36,7 +36,9 @@ def calendar_rows(*, cohort: Cohort, now: datetime | None = None) -> list[Calend
     now = now or clock.now()
     beat = entries.states(prefix=beat_entry_prefix(cohort.pk))
     rows = []
-    events = CohortEvent.objects.filter(cohort=cohort, program_id=cohort.program_id).select_related("enrollment")
+    events = CohortEvent.objects.filter(cohort=cohort, program_id=cohort.program_id).select_related(
+        "enrollment"
+    )
     for event in sorted(events, key=lambda e: calendar.sort_key(e.kind, e.at, e.key)):
         if event.done_at:
             state = event.outcome or CohortEvent.Outcome.DONE

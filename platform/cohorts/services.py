@@ -123,7 +123,9 @@ def _retime_rehearsal(before: Cohort, cohort: Cohort, now: datetime) -> list[str
 
 def _keep_wall_times(cohort: Cohort, old_zone: Any) -> None:
     new_zone = cohort.zone
-    moved = cohort.events.filter(program_id=cohort.program_id, done_at__isnull=True, override_at__isnull=False)
+    moved = cohort.events.filter(
+        program_id=cohort.program_id, done_at__isnull=True, override_at__isnull=False
+    )
     for event in moved:
         event.override_at = calendar.same_wall_time(event.override_at, old_zone, new_zone)
         event.save(update_fields=["override_at"])
@@ -247,7 +249,9 @@ def extension_validate(extension: Extension) -> None:
     window = calendar.cohort_window(cohort, extension.project, calendar.overrides_of(cohort))
     if extension.due_at < window.due:
         raise ValidationError(
-            {"due_at": f"The extended due is before the cohort's ({calendar.local_text(cohort, window.due)})."}
+            {
+                "due_at": f"The extended due is before the cohort's ({calendar.local_text(cohort, window.due)})."
+            }
         )
     if extension.cutoff_at < window.cutoff:
         raise ValidationError(
@@ -379,4 +383,3 @@ def program_file_apply(*, data: Any, source: str) -> tuple[LoadResult, int]:
     calendars that still show the old dates."""
     result = program_load(data=data, source=source)
     return result, program_cohorts_resync(program=result.program)
-

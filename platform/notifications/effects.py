@@ -27,7 +27,9 @@ def notify(cohort: Cohort, event: CohortEvent) -> None:
     kind, only_unsubmitted = _KINDS[event.kind]
     # Everyone hears that a window opens; later window events go to those on the cohort's dates (a
     # learner with an extension hears from their own events).
-    ids = event_learners(cohort=cohort, event=event, per_learner_windows=event.kind not in (Kind.UNLOCK, Kind.OPEN))
+    ids = event_learners(
+        cohort=cohort, event=event, per_learner_windows=event.kind not in (Kind.UNLOCK, Kind.OPEN)
+    )
     if event.kind == Kind.UNLOCK:
         title = cohort.program.units.get(key=event.subject).title
     else:

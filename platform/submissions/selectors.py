@@ -16,9 +16,7 @@ def window_for(*, enrollment: Enrollment, project: Project) -> Window:
     their extensions, as their own events carry it (staff may have moved those too)."""
     cohort = enrollment.cohort
     base = cohort_window(cohort, project, overrides_of(cohort))
-    own = {
-        kind: str(EventKey(kind, project.key, None, enrollment.pk)) for kind in (Kind.DUE, Kind.CLOSE)
-    }
+    own = {kind: str(EventKey(kind, project.key, None, enrollment.pk)) for kind in (Kind.DUE, Kind.CLOSE)}
     at = {
         e.key: e.at
         for e in CohortEvent.objects.filter(cohort=cohort, program_id=cohort.program_id, key__in=own.values())

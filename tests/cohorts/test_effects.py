@@ -246,7 +246,9 @@ def test_one_broken_event_holds_back_only_its_own_cohort_until_given_up(make_coh
     from tests.cohorts.conftest import SMALL_PROGRAM
 
     cohort = make_cohort()
-    other_program = program_load(data={**copy.deepcopy(SMALL_PROGRAM), "slug": "other"}, source="o.yaml").program
+    other_program = program_load(
+        data={**copy.deepcopy(SMALL_PROGRAM), "slug": "other"}, source="o.yaml"
+    ).program
     other = make_cohort(name="Other", learners=(), program=other_program)
     # given a unit renamed behind the calendar's back (no re-sync): its unlock cannot be carried out
     small_program.units.filter(key="week-0").update(key="renamed")
@@ -255,7 +257,9 @@ def test_one_broken_event_holds_back_only_its_own_cohort_until_given_up(make_coh
     # then the stale unlock failed and its cohort's later events wait behind it (due order) ...
     assert ("unlock:week-0", "failed") in by_key
     broken = cohort.events.get(key="unlock:week-0")
-    assert broken.done_at is None and broken.attempts == 1 and "DoesNotExist" in broken.last_error
+    assert broken.done_at is None
+    assert broken.attempts == 1
+    assert "DoesNotExist" in broken.last_error
     assert cohort.events.get(key="open:p0").done_at is None
     # ... while the other cohort was not held back
     assert other.events.get(key="open:p0").done_at is not None
@@ -263,7 +267,8 @@ def test_one_broken_event_holds_back_only_its_own_cohort_until_given_up(make_coh
     for day in range(effects.MAX_ATTEMPTS):  # each run after the previous failure's backoff
         reconcile.calendar_reconcile(now=utc(2027, 1, 6 + day, 0, 0))
     broken.refresh_from_db()
-    assert broken.outcome == "failed" and broken.done_at is not None
+    assert broken.outcome == "failed"
+    assert broken.done_at is not None
     assert cohort.events.get(key="open:p0").outcome == "done"
 
 

@@ -5,9 +5,9 @@ from pathlib import Path
 import yaml
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
 
-from programs.services import ProgramFileError, program_load
+from cohorts.services import program_file_apply
+from programs.services import ProgramFileError
 
 MAX_FILE_BYTES = 2 * 1024 * 1024
 
@@ -34,15 +34,8 @@ class Command(BaseCommand):
             raise CommandError(f"{file}: not valid YAML: {exc}") from exc
         except OSError as exc:
             raise CommandError(f"{file}: cannot read: {exc.strerror or exc}") from exc
-        # Entry point importing the domain: cohorts sits on top of programs, so programs cannot call it.
-        from cohorts.services import program_cohorts_resync
-
         try:
-            # One transaction: a program edit that no running cohort's calendar accepts is refused whole,
-            # instead of leaving the new program stored next to calendars that still show the old dates.
-            with transaction.atomic():
-                result = program_load(data=data, source=str(file))
-                resynced = program_cohorts_resync(program=result.program)
+            result, resynced = program_file_apply(data=data, source=str(file))
         except ProgramFileError as exc:
             raise CommandError(str(exc)) from exc
         except ValidationError as exc:
