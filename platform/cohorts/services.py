@@ -106,6 +106,7 @@ def cohort_update(*, cohort: Cohort, now: datetime | None = None, **changes: Any
     if "timezone" in changed:
         _keep_wall_times(current, before.zone)
     cohort_calendar_sync(cohort=current, now=now)
+    cohort.refresh_from_db()  # the caller's instance shows what was written
     return current
 
 
