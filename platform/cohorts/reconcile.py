@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from django.db.models import F, Min, Q
+from django.db.models import F, Min
 
 from cohorts.effects import PASS_THROUGH, FireOutcome, FireStatus, cohort_calendar_advance
 from cohorts.models import Cohort, CohortEvent
@@ -22,6 +22,8 @@ def calendar_reconcile(*, now: datetime | None = None, limit: int = 500) -> list
     until then), so a head of broken events never starves the events due after them in other cohorts.
     """
     now = now or clock.now()
+    # A cohort whose next event failed waits for its retry time (its later events wait behind it).
+    waiting = CohortEvent.objects.filter(done_at__isnull=True, retry_at__gt=now).values("cohort_id")
     cohorts = list(
         CohortEvent.objects.filter(
             done_at__isnull=True,
@@ -29,7 +31,7 @@ def calendar_reconcile(*, now: datetime | None = None, limit: int = 500) -> list
             program_id=F("cohort__program_id"),
             cohort__status__in=[Cohort.Status.SCHEDULED, Cohort.Status.RUNNING],
         )
-        .filter(Q(retry_at__isnull=True) | Q(retry_at__lte=now))
+        .exclude(cohort_id__in=waiting)
         .values("cohort_id")
         .annotate(first=Min("fire_at"))
         .order_by("first", "cohort_id")
