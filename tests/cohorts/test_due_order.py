@@ -66,4 +66,7 @@ def test_a_stale_message_in_a_rehearsal_is_judged_early_in_calendar_time(make_co
     assert cohort.events.get(key="unlock:week-1").done_at is None
     # and at its new real instant it runs
     moved = cohort.events.get(key="unlock:week-1")
-    assert effects.calendar_event_fire(cohort_id=cohort.pk, key="unlock:week-1", now=moved.fire_at).status == "done"
+    assert (
+        effects.calendar_event_fire(cohort_id=cohort.pk, key="unlock:week-1", now=moved.fire_at).status
+        == "done"
+    )

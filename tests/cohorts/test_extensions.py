@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 
 from cohorts import effects, reconcile, services
 from notifications.models import Notification
-from submissions.services import SubmissionRefused, submission_create
+from submissions.services import submission_create
 
 pytestmark = pytest.mark.django_db
 

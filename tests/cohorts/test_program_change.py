@@ -49,7 +49,9 @@ def test_a_new_program_releases_its_own_units_and_opens_its_own_windows(running,
         outcomes = reconcile.calendar_reconcile()
     assert [o.key for o in outcomes][:2] == ["unlock:week-0", "open:p0"]
     assert Release.objects.filter(cohort=running, unit__program=second_program, unit__key="week-0").exists()
-    assert WindowTransition.objects.filter(cohort=running, project__program=second_program, kind="open").exists()
+    assert WindowTransition.objects.filter(
+        cohort=running, project__program=second_program, kind="open"
+    ).exists()
     # and a learner can submit to the new program's project
     enrollment = running.enrollments.get(email="ada@example.com")
     submission = submission_create(
@@ -101,7 +103,9 @@ def test_the_admin_switches_program_and_beat_follows(running, second_program, cl
     assert running.program == second_program
     assert Release.objects.filter(cohort=running, unit__program=second_program, unit__key="week-0").exists()
     # Beat's entries are the new program's pending events: one per event, none for the history
-    names = set(PeriodicTask.objects.filter(name__startswith=f"cohort-{running.pk}:").values_list("name", flat=True))
+    names = set(
+        PeriodicTask.objects.filter(name__startswith=f"cohort-{running.pk}:").values_list("name", flat=True)
+    )
     current = set(running.events.filter(program=second_program).values_list("key", flat=True))
     assert names == {f"cohort-{running.pk}:{key}" for key in current}
     assert effects.calendar_event_fire(cohort_id=running.pk, key="unlock:week-0").status == "already"

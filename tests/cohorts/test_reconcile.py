@@ -51,7 +51,9 @@ def test_the_soft_time_limit_stops_the_reconciler_instead_of_being_logged_as_a_f
 def test_broken_events_at_the_head_of_the_due_list_do_not_starve_later_ones(make_cohort, small_program):
     # given five cohorts whose first unlock cannot be carried out, due before a healthy cohort's
     broken = [make_cohort(name=f"Broken {i}", learners=()) for i in range(5)]
-    healthy_program = program_load(data={**copy.deepcopy(SMALL_PROGRAM), "slug": "ok"}, source="ok.yaml").program
+    healthy_program = program_load(
+        data={**copy.deepcopy(SMALL_PROGRAM), "slug": "ok"}, source="ok.yaml"
+    ).program
     healthy = make_cohort(
         name="Healthy", learners=(), program=healthy_program, start=date(2027, 1, 11), demo_day="2027-02-05"
     )
