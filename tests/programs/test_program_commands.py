@@ -38,6 +38,12 @@ def write(path: Path, data: object) -> Path:
     return path
 
 
+def line_of(path: Path, text: str) -> int:
+    """The 1-based number of the first line of the file that holds ``text``."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return next(number for number, line in enumerate(lines, start=1) if text in line)
+
+
 # --- program_load -----------------------------------------------------------------------------------------
 
 
@@ -161,18 +167,26 @@ def test_program_load_lists_every_validation_problem(tmp_path):
     with pytest.raises(CommandError) as excinfo:
         load(path)
 
-    # then one error lists them all, each with its file, item and field
+    # then one error lists them all, each with its file, line, item and field
     lines = str(excinfo.value).splitlines()
     assert lines[0] == f"{path}: 4 problem(s):"
-    assert lines[1].startswith("  - units[0] (week-00): unknown field 'unlcok'")
-    assert lines[2] == "  - units[0] (week-00): field 'unlock' is required"
+    assert lines[1].startswith(
+        f"  - {path}:{line_of(path, 'unlcok:')}: units[0] (week-00): unknown field 'unlcok'"
+    )
+    # a missing field is placed at the start of its item
+    assert (
+        lines[2]
+        == f"  - {path}:{line_of(path, '- key: week-00')}: units[0] (week-00): field 'unlock' is required"
+    )
     assert lines[3].startswith(
-        "  - units[1] (week-01) projects[0] (airbnb-database-schema): field 'due': "
+        f"  - {path}:{line_of(path, 'due: week 1 fry 23:59')}: "
+        "units[1] (week-01) projects[0] (airbnb-database-schema): field 'due': "
         "'week 1 fry 23:59' is not a relative date"
     )
     assert "unknown weekday 'fry'" in lines[3]
     assert lines[4].startswith(
-        "  - units[12] (project-nexus) projects[0] (project-nexus): field 'grace': 'a while' is not a duration"
+        f"  - {path}:{line_of(path, 'grace: a while')}: "
+        "units[12] (project-nexus) projects[0] (project-nexus): field 'grace': 'a while' is not a duration"
     )
     assert not Program.objects.exists()
 
