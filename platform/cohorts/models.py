@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -33,6 +34,12 @@ def validate_anchors(value: object) -> None:
             raise ValidationError(f"Anchor '{name}': '{raw}' is not a date (YYYY-MM-DD).") from exc
 
 
+def validate_finite(value: float) -> None:
+    # NaN passes every comparison validator (nan < 1 is False), and inf makes the rehearsal clock overflow.
+    if not math.isfinite(value):
+        raise ValidationError(f"{value} is not a finite number.")
+
+
 class Cohort(models.Model):
     class Status(models.TextChoices):
         SCHEDULED = "scheduled", "Scheduled"
@@ -50,7 +57,7 @@ class Cohort(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.SCHEDULED)
     speed = models.FloatField(
         default=1.0,
-        validators=[MinValueValidator(1.0)],
+        validators=[validate_finite, MinValueValidator(1.0)],
         help_text="Rehearsal: seconds of calendar played per real second (1 = real time).",
     )
     rehearsal_epoch = models.DateTimeField(

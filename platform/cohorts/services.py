@@ -3,7 +3,6 @@ program edits; every one that changes a date re-syncs the calendar into Beat in 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
@@ -48,7 +47,6 @@ def cohort_create(
         anchors=dict(anchors or {}),
         speed=speed,
     )
-    _check_speed(cohort)
     cohort.arm_rehearsal(now)
     cohort.full_clean()
     require_anchors(cohort)
@@ -66,11 +64,6 @@ def require_anchors(cohort: Cohort) -> None:
                 f"{', '.join(missing)} (e.g. {missing[0]}=YYYY-MM-DD)"
             }
         )
-
-
-def _check_speed(cohort: Cohort) -> None:
-    if not isinstance(cohort.speed, int | float) or not math.isfinite(cohort.speed):
-        raise ValidationError({"speed": f"{cohort.speed!r} is not a number of seconds per second"})
 
 
 @transaction.atomic
@@ -96,7 +89,6 @@ def cohort_update(*, cohort: Cohort, now: datetime | None = None, **changes: Any
     before = Cohort(**{f.attname: getattr(current, f.attname) for f in Cohort._meta.concrete_fields})
     for name, value in changed.items():
         setattr(current, name, value)
-    _check_speed(current)
     fields = list(changed)
     if "speed" in changed:
         fields += _retime_rehearsal(before, current, now)

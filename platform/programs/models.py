@@ -8,7 +8,14 @@ from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 
-from programs.relative import DurationError, RelativeDate, RelativeDateError, parse_duration
+from programs.relative import (
+    MAX_DURATION,
+    DurationError,
+    RelativeDate,
+    RelativeDateError,
+    format_duration,
+    parse_duration,
+)
 
 key_validator = RegexValidator(r"^[a-z0-9][a-z0-9-]*$", "Use lowercase letters, digits and dashes.")
 
@@ -23,11 +30,18 @@ def validate_relative_date(value: str) -> None:
 def validate_durations(value: object) -> None:
     if not isinstance(value, list):
         raise ValidationError("Give a list of durations such as ['24h', '1h'].")
+    seen: dict[str, object] = {}
     for item in value:
         try:
-            parse_duration(item)
+            canonical = format_duration(parse_duration(item))
         except (DurationError, TypeError) as exc:
             raise ValidationError(str(exc)) from exc
+        if canonical in seen:
+            # Two reminders at the same offset would be one calendar event twice.
+            raise ValidationError(
+                f"{item!r} is the same offset as {seen[canonical]!r}; give each reminder once."
+            )
+        seen[canonical] = item
 
 
 class RelativeDateField(models.CharField):
@@ -124,3 +138,7 @@ class Project(models.Model):
     def clean(self) -> None:
         if self.grace is not None and self.grace < timedelta(0):
             raise ValidationError({"grace": "The grace period cannot be negative."})
+        if self.grace is not None and self.grace > MAX_DURATION:
+            raise ValidationError(
+                {"grace": f"The grace period cannot be longer than {MAX_DURATION.days} days."}
+            )

@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, available_timezones
 
 __all__ = [
+    "MAX_DURATION",
     "WEEKDAYS",
     "DurationError",
     "MissingAnchorError",
@@ -26,6 +27,8 @@ WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 # Ten thousand days or weeks is far beyond any program; the bound keeps date arithmetic from
 # overflowing and huge digit strings from reaching int().
 MAX_OFFSET = 9999
+# The same bound for a duration (a reminder offset, a grace period), so an offset never overflows a date.
+MAX_DURATION = timedelta(days=MAX_OFFSET)
 
 _EXPECTED = "expected 'day N HH:MM' or 'week N mon..sun HH:MM', optionally prefixed by 'anchor_name:'"
 _ANCHOR_NAME = re.compile(r"[a-z][a-z0-9_]*")
@@ -187,7 +190,12 @@ def parse_duration(text: str) -> timedelta:
             " such as '24h', '30m', '1d12h'"
         )
     days, hours, minutes = (int(part or 0) for part in match.groups())
-    return timedelta(days=days, hours=hours, minutes=minutes)
+    duration = timedelta(days=days, hours=hours, minutes=minutes)
+    if duration > MAX_DURATION:
+        raise DurationError(
+            f"{text!r} is longer than {MAX_OFFSET} days, the longest duration a program may use"
+        )
+    return duration
 
 
 def format_duration(td: timedelta) -> str:

@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Count
 
+from programs.files import line_of
 from programs.models import ContentItem, Program, Project, Unit
 from programs.relative import (
     DurationError,
@@ -27,6 +28,8 @@ _REFERENCE_START = date(2030, 1, 7)
 _KEY = re.compile(r"[a-z0-9][a-z0-9-]*")
 _SLUG = re.compile(r"[-a-zA-Z0-9_]+")
 _ANCHOR = re.compile(r"[a-z][a-z0-9_]*")
+# A file with a mistake repeated in every item would otherwise print thousands of lines.
+MAX_PROBLEMS_SHOWN = 50
 
 
 def _max_length(model: type, name: str) -> int:
@@ -34,12 +37,16 @@ def _max_length(model: type, name: str) -> int:
 
 
 class ProgramFileError(ValueError):
-    """A program file that cannot be loaded; every message names the file, the item and the field."""
+    """A program file that cannot be loaded; every problem names the item and the field (and its line, when
+    the data came from a file); the message lists the first MAX_PROBLEMS_SHOWN of them."""
 
     def __init__(self, source: str, problems: list[str]) -> None:
         self.source = source
         self.problems = problems
-        super().__init__(f"{source}: {len(problems)} problem(s):\n" + "\n".join(f"  - {p}" for p in problems))
+        lines = [f"  - {p}" for p in problems[:MAX_PROBLEMS_SHOWN]]
+        if len(problems) > MAX_PROBLEMS_SHOWN:
+            lines.append(f"  ... and {len(problems) - MAX_PROBLEMS_SHOWN} more problem(s)")
+        super().__init__(f"{source}: {len(problems)} problem(s):\n" + "\n".join(lines))
 
 
 @dataclass
@@ -57,13 +64,17 @@ class _Checker:
         self.source = source
         self.problems: list[str] = []
 
-    def fail(self, where: str, message: str) -> None:
-        self.problems.append(f"{where}: {message}")
+    def fail(self, where: str, message: str, *, at: Any = None, key: str | None = None) -> None:
+        """Record a problem of the item ``where``; ``at`` is its mapping, which knows its lines if read from a file."""
+        line = line_of(at, key)
+        self.problems.append(f"{self.source}:{line}: {where}: {message}" if line else f"{where}: {message}")
 
     def known(self, data: dict, allowed: set[str], where: str) -> None:
         for key in data:
             if key not in allowed:
-                self.fail(where, f"unknown field '{key}' (known: {', '.join(sorted(allowed))})")
+                self.fail(
+                    where, f"unknown field '{key}' (known: {', '.join(sorted(allowed))})", at=data, key=key
+                )
 
     def text(
         self,
@@ -81,16 +92,18 @@ class _Checker:
         elif value is None:
             text = ""
         else:
-            self.fail(where, f"field '{key}' must be text, not {type(value).__name__}")
+            self.fail(where, f"field '{key}' must be text, not {type(value).__name__}", at=data, key=key)
             return default
         if not text:
             # An empty value is as missing as an absent one: full_clean would refuse it later, without
             # saying where in the file it is.
             if required:
-                self.fail(where, f"field '{key}' is required")
+                self.fail(where, f"field '{key}' is required", at=data, key=key)
             return default
         if max_length is not None and len(text) > max_length:
-            self.fail(where, f"field '{key}' has {len(text)} characters, more than {max_length}")
+            self.fail(
+                where, f"field '{key}' has {len(text)} characters, more than {max_length}", at=data, key=key
+            )
         return text
 
     def key(
@@ -99,7 +112,7 @@ class _Checker:
         value = self.text(data, name, where, max_length=_max_length(model, name))
         if value and not pattern.fullmatch(value):
             rule = "lowercase letters, digits and dashes" if pattern is _KEY else "letters, digits, - and _"
-            self.fail(where, f"field '{name}': '{value}' must use {rule}")
+            self.fail(where, f"field '{name}': '{value}' must use {rule}", at=data, key=name)
         return value
 
     def relative(self, data: dict, key: str, where: str) -> RelativeDate | None:
@@ -109,27 +122,44 @@ class _Checker:
         try:
             return RelativeDate.parse(raw)
         except RelativeDateError as exc:
-            self.fail(where, f"field '{key}': {exc}")
+            self.fail(where, f"field '{key}': {exc}", at=data, key=key)
             return None
 
-    def durations(self, value: Any, key: str, where: str) -> list[str] | None:
+    def durations(self, data: dict, key: str, where: str, *, label: str | None = None) -> list[str] | None:
+        value = data.get(key)
+        label = label or key
         if value is None:
             return None
         if not isinstance(value, list):
-            self.fail(where, f"field '{key}' must be a list of durations such as [24h, 1h]")
+            self.fail(
+                where, f"field '{label}' must be a list of durations such as [24h, 1h]", at=data, key=key
+            )
             return None
-        out = []
+        out: list[str] = []
+        first: dict[str, object] = {}
         for item in value:
             try:
-                out.append(format_duration(parse_duration(str(item))))
+                canonical = format_duration(parse_duration(str(item)))
             except DurationError as exc:
-                self.fail(where, f"field '{key}': {exc}")
+                self.fail(where, f"field '{label}': {exc}", at=data, key=key)
+                continue
+            if canonical in first:
+                # The calendar has one reminder event per offset: '1d' and '24h' would be the same event twice.
+                self.fail(
+                    where,
+                    f"field '{label}': '{item}' is the same offset as '{first[canonical]}'; give each reminder once",
+                    at=data,
+                    key=key,
+                )
+                continue
+            first[canonical] = item
+            out.append(canonical)
         return out
 
     def items(self, data: dict, key: str, where: str) -> list[dict]:
         value = data.get(key) or []
         if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
-            self.fail(where, f"field '{key}' must be a list of mappings")
+            self.fail(where, f"field '{key}' must be a list of mappings", at=data, key=key)
             return []
         return value
 
@@ -167,18 +197,20 @@ def parse_program(data: Any, *, source: str) -> dict:
     }
     anchors = data.get("anchors") or []
     if not isinstance(anchors, list) or not all(isinstance(a, str) for a in anchors):
-        check.fail("program", "field 'anchors' must be a list of anchor names")
+        check.fail("program", "field 'anchors' must be a list of anchor names", at=data, key="anchors")
     else:
         # A relative date can only name an anchor of this form, so any other could never be used.
         for name in anchors:
             if not _ANCHOR.fullmatch(name):
-                check.fail("program", f"field 'anchors': '{name}' must match [a-z][a-z0-9_]*")
+                check.fail(
+                    "program", f"field 'anchors': '{name}' must match [a-z][a-z0-9_]*", at=data, key="anchors"
+                )
         program["anchors"] = anchors
     defaults = data.get("defaults") or {}
     if not isinstance(defaults, dict):
-        check.fail("program", "field 'defaults' must be a mapping")
+        check.fail("program", "field 'defaults' must be a mapping", at=data, key="defaults")
         defaults = {}
-    reminders = check.durations(defaults.get("reminders"), "defaults.reminders", "program")
+    reminders = check.durations(defaults, "reminders", "program", label="defaults.reminders")
     if reminders is not None:
         program["default_reminders"] = reminders
 
@@ -189,10 +221,10 @@ def parse_program(data: Any, *, source: str) -> dict:
         check.known(unit, {"key", "title", "summary", "phase", "unlock", "content", "projects"}, uwhere)
         ukey = check.key(unit, uwhere, Unit)
         if ukey and ukey in unit_keys:
-            check.fail(uwhere, f"field 'key': '{ukey}' is used by another unit")
+            check.fail(uwhere, f"field 'key': '{ukey}' is used by another unit", at=unit, key="key")
         unit_keys.add(ukey)
         unlock = check.relative(unit, "unlock", uwhere)
-        _check_anchor(check, uwhere, "unlock", unlock, program["anchors"])
+        _check_anchor(check, uwhere, unit, "unlock", unlock, program["anchors"])
         row = {
             "key": ukey,
             "title": check.text(unit, "title", uwhere, max_length=_max_length(Unit, "title")),
@@ -210,7 +242,7 @@ def parse_program(data: Any, *, source: str) -> dict:
             check.known(item, {"key", "title", "body"}, cwhere)
             ckey = check.key(item, cwhere, ContentItem)
             if ckey and ckey in content_keys:
-                check.fail(cwhere, f"field 'key': '{ckey}' is used twice in this unit")
+                check.fail(cwhere, f"field 'key': '{ckey}' is used twice in this unit", at=item, key="key")
             content_keys.add(ckey)
             row["content"].append(
                 {
@@ -226,24 +258,36 @@ def parse_program(data: Any, *, source: str) -> dict:
             )
             pkey = check.key(item, pwhere, Project)
             if pkey and pkey in project_keys:
-                check.fail(pwhere, f"field 'key': '{pkey}' is used by another project")
+                check.fail(pwhere, f"field 'key': '{pkey}' is used by another project", at=item, key="key")
             project_keys.add(pkey)
             dates = {name: check.relative(item, name, pwhere) for name in ("opens", "due", "cutoff")}
             for name, value in dates.items():
-                _check_anchor(check, pwhere, name, value, program["anchors"])
+                _check_anchor(check, pwhere, item, name, value, program["anchors"])
             grace = timedelta(0)
             if item.get("grace") is not None:
                 try:
                     grace = parse_duration(str(item["grace"]))
                 except DurationError as exc:
-                    check.fail(pwhere, f"field 'grace': {exc}")
+                    check.fail(pwhere, f"field 'grace': {exc}", at=item, key="grace")
             opens, due, cutoff = dates["opens"], dates["due"], dates["cutoff"]
             if opens and cutoff and _ordered(opens, cutoff) is False:
-                check.fail(pwhere, f"field 'cutoff': the window closes ({cutoff}) before it opens ({opens})")
+                check.fail(
+                    pwhere,
+                    f"field 'cutoff': the window closes ({cutoff}) before it opens ({opens})",
+                    at=item,
+                    key="cutoff",
+                )
             if opens and due and _ordered(opens, due) is False:
-                check.fail(pwhere, f"field 'due': due ({due}) is before the window opens ({opens})")
+                check.fail(
+                    pwhere,
+                    f"field 'due': due ({due}) is before the window opens ({opens})",
+                    at=item,
+                    key="due",
+                )
             if due and cutoff and _ordered(due, cutoff) is False:
-                check.fail(pwhere, f"field 'due': due ({due}) is after the cut-off ({cutoff})")
+                check.fail(
+                    pwhere, f"field 'due': due ({due}) is after the cut-off ({cutoff})", at=item, key="due"
+                )
             row["projects"].append(
                 {
                     "key": pkey,
@@ -253,7 +297,7 @@ def parse_program(data: Any, *, source: str) -> dict:
                     "due": str(due) if due else "",
                     "cutoff": str(cutoff) if cutoff else "",
                     "grace": grace,
-                    "reminders": check.durations(item.get("reminders"), "reminders", pwhere),
+                    "reminders": check.durations(item, "reminders", pwhere),
                 }
             )
         program["units"].append(row)
@@ -262,11 +306,15 @@ def parse_program(data: Any, *, source: str) -> dict:
     return program
 
 
-def _check_anchor(check: _Checker, where: str, name: str, value: RelativeDate | None, anchors: list) -> None:
+def _check_anchor(
+    check: _Checker, where: str, data: dict, name: str, value: RelativeDate | None, anchors: list
+) -> None:
     if value and value.anchor and value.anchor not in anchors:
         check.fail(
             where,
             f"field '{name}': anchor '{value.anchor}' is not declared in the program's anchors {anchors}",
+            at=data,
+            key=name,
         )
 
 

@@ -76,6 +76,8 @@ def test_calendar_show_text(small_program):
         (["--anchor", "demo_day=soon"], "'soon' is not a date"),
         (["--program", "nope"], "--program: no program 'nope' (known: small)"),
         (["--speed", "0.5"], "--speed: must be at least 1"),
+        (["--speed", "nan"], "--speed: 'nan' is not a finite number"),
+        (["--speed", "inf"], "--speed: 'inf' is not a finite number"),
         (
             ["--start", "2027-03-10"],
             "--start: unlock:week-0 falls on 2027-03-08 09:00 EST, before the cohort starts",
@@ -97,6 +99,19 @@ def test_cohort_create_names_the_flag_to_fix(small_program, args, message):
         run("cohort_create", *argv)
     assert message in str(error.value)
     assert not Cohort.objects.filter(name="Bad").exists()
+
+
+def test_cohort_create_names_a_name_already_taken(small_program):
+    # given a cohort named NYC
+    create()
+
+    # when another is created with the same name
+    with pytest.raises(CommandError) as error:
+        create()
+
+    # then the flag and the name are named, and the first cohort is the only one
+    assert "--name: a cohort named 'NYC' already exists" in str(error.value)
+    assert list(Cohort.objects.values_list("name", flat=True)) == ["NYC"]
 
 
 def test_calendar_show_unknown_cohort(small_program):

@@ -119,7 +119,7 @@ def test_an_extension_granted_after_the_due_skips_the_reminders_already_past(mak
 
 
 def test_a_reminder_caught_up_after_the_due_is_skipped_not_sent(make_cohort):
-    cohort = make_cohort()
+    make_cohort()
     # when a downtime ends after the due: the reminders run late
     outcomes = reconcile.calendar_reconcile(now=utc(2027, 1, 8, 17, 0))
     status = {o.key: o.status for o in outcomes}

@@ -9,7 +9,6 @@ from cohorts import effects, services
 from cohorts.models import Release
 from notifications import effects as notification_effects
 from notifications.models import Notification
-from tests.cohorts.conftest import make_cohort, small_program  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.django_db
 

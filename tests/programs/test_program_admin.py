@@ -6,8 +6,6 @@ from datetime import UTC, datetime
 import pytest
 from django_celery_beat.models import PeriodicTask
 
-from tests.cohorts.conftest import make_cohort, small_program  # noqa: F401 - fixtures
-
 pytestmark = pytest.mark.django_db
 
 

@@ -38,6 +38,12 @@ def write(path: Path, data: object) -> Path:
     return path
 
 
+def line_of(path: Path, text: str) -> int:
+    """The 1-based number of the first line of the file that holds ``text``."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return next(number for number, line in enumerate(lines, start=1) if text in line)
+
+
 # --- program_load -----------------------------------------------------------------------------------------
 
 
@@ -161,18 +167,26 @@ def test_program_load_lists_every_validation_problem(tmp_path):
     with pytest.raises(CommandError) as excinfo:
         load(path)
 
-    # then one error lists them all, each with its file, item and field
+    # then one error lists them all, each with its file, line, item and field
     lines = str(excinfo.value).splitlines()
     assert lines[0] == f"{path}: 4 problem(s):"
-    assert lines[1].startswith("  - units[0] (week-00): unknown field 'unlcok'")
-    assert lines[2] == "  - units[0] (week-00): field 'unlock' is required"
+    assert lines[1].startswith(
+        f"  - {path}:{line_of(path, 'unlcok:')}: units[0] (week-00): unknown field 'unlcok'"
+    )
+    # a missing field is placed at the start of its item
+    assert (
+        lines[2]
+        == f"  - {path}:{line_of(path, '- key: week-00')}: units[0] (week-00): field 'unlock' is required"
+    )
     assert lines[3].startswith(
-        "  - units[1] (week-01) projects[0] (airbnb-database-schema): field 'due': "
+        f"  - {path}:{line_of(path, 'due: week 1 fry 23:59')}: "
+        "units[1] (week-01) projects[0] (airbnb-database-schema): field 'due': "
         "'week 1 fry 23:59' is not a relative date"
     )
     assert "unknown weekday 'fry'" in lines[3]
     assert lines[4].startswith(
-        "  - units[12] (project-nexus) projects[0] (project-nexus): field 'grace': 'a while' is not a duration"
+        f"  - {path}:{line_of(path, 'grace: a while')}: "
+        "units[12] (project-nexus) projects[0] (project-nexus): field 'grace': 'a while' is not a duration"
     )
     assert not Program.objects.exists()
 
@@ -329,3 +343,209 @@ def test_program_load_refuses_an_edit_a_cohort_calendar_cannot_take_and_changes_
     assert "unlock:week-00 falls on 2026-12-28 09:00 WAT, before the cohort starts on 2027-01-04" in message
     assert Unit.objects.get(key="week-00").unlock == "week 0 mon 09:00"
     assert _unlock_of(cohort, "week-00") == before
+
+
+# --- bad files that used to crash or hang -----------------------------------------------------------------
+
+
+def shipped_text() -> str:
+    return SHIPPED.read_text(encoding="utf-8")
+
+
+def edited_shipped(path: Path, *edits: tuple[str, str]) -> Path:
+    """The shipped file with each (old, new) replaced once, and week 0's unlock moved to Tuesday so a
+    refused load that still wrote something would show."""
+    text = shipped_text().replace("    unlock: week 0 mon 09:00\n", "    unlock: week 0 tue 09:00\n", 1)
+    for old, new in edits:
+        assert old in text, old
+        text = text.replace(old, new, 1)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def loaded_with_a_cohort():
+    """The shipped program, loaded, with a cohort whose calendar a wrong reload would move."""
+    load(SHIPPED)
+    cohort = _cohort(Program.objects.get(slug="prodev-backend"))
+    return cohort, _unlock_of(cohort, "week-00")
+
+
+def assert_nothing_changed(cohort, unlock_before) -> None:
+    assert Program.objects.count() == 1
+    assert Unit.objects.get(key="week-00").unlock == "week 0 mon 09:00"
+    assert _unlock_of(cohort, "week-00") == unlock_before
+
+
+BILLION_LAUGHS = """\
+slug: prodev-backend
+name: Laughs
+lol0: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]
+lol1: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]
+lol2: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]
+lol3: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]
+lol4: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]
+lol5: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]
+lol6: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f, *f]
+lol7: &h [*g, *g, *g, *g, *g, *g, *g, *g, *g, *g]
+lol8: &i [*h, *h, *h, *h, *h, *h, *h, *h, *h, *h]
+units: [*i, *i, *i, *i, *i, *i, *i, *i, *i, *i]
+"""
+
+
+@pytest.mark.django_db
+def test_program_load_refuses_yaml_anchors_and_aliases_before_expanding_them(tmp_path):
+    # given the shipped program and a cohort, and a few hundred bytes of nested aliases (10**10 "lol"s)
+    cohort, before = loaded_with_a_cohort()
+    path = tmp_path / "laughs.yaml"
+    path.write_text(BILLION_LAUGHS, encoding="utf-8")
+
+    # when it is loaded
+    with pytest.raises(CommandError) as excinfo:
+        load(path)
+
+    # then it is refused at the first anchor, naming the file and the line, and nothing changed
+    assert str(excinfo.value) == (
+        f"{path}:3: YAML anchor '&a' is not allowed in a program file; write the value out in full"
+    )
+    assert_nothing_changed(cohort, before)
+
+
+@pytest.mark.django_db
+def test_program_load_refuses_a_yaml_alias_even_inside_a_valid_program(tmp_path):
+    # given the shipped file where one project's dates reuse another's through an anchor and an alias
+    path = edited_shipped(
+        tmp_path / "alias.yaml",
+        ("        due: week 0 fri 23:59\n", "        due: &due week 0 fri 23:59\n"),
+    )
+
+    # when it is loaded
+    with pytest.raises(CommandError) as excinfo:
+        load(path)
+
+    # then the anchor's line is named, and nothing is stored
+    assert str(excinfo.value) == (
+        f"{path}:{line_of(path, '&due')}: YAML anchor '&due' is not allowed in a program file; "
+        "write the value out in full"
+    )
+    assert not Program.objects.exists()
+
+
+@pytest.mark.django_db
+def test_program_load_refuses_a_key_given_twice_in_one_mapping(tmp_path):
+    # given the shipped program and a cohort, and a file where one project has two 'due:' lines
+    cohort, before = loaded_with_a_cohort()
+    path = edited_shipped(
+        tmp_path / "twice.yaml",
+        ("        due: week 0 fri 23:59\n", "        due: week 0 fri 23:59\n        due: week 0 sat 12:00\n"),
+    )
+
+    # when it is loaded
+    with pytest.raises(CommandError) as excinfo:
+        load(path)
+
+    # then the error names the file, the second line and the key, instead of keeping the last one silently
+    first = line_of(path, "due: week 0 fri 23:59")
+    assert str(excinfo.value) == (
+        f"{path}:{first + 1}: key 'due' is given twice in one mapping (first on line {first})"
+    )
+    assert_nothing_changed(cohort, before)
+    assert Program.objects.get().projects.get(key="airbnb-clone-blueprint").due == "week 0 fri 23:59"
+
+
+@pytest.mark.django_db
+def test_program_load_refuses_reminders_that_are_one_offset_twice(tmp_path):
+    # given the shipped program and a cohort, and a file whose first project reminds at 1d and at 24h
+    cohort, before = loaded_with_a_cohort()
+    path = edited_shipped(
+        tmp_path / "reminders.yaml",
+        ("        grace: 2h\n", "        grace: 2h\n        reminders: [1d, 24h]\n"),
+    )
+
+    # when it is loaded
+    with pytest.raises(CommandError) as excinfo:
+        load(path)
+
+    # then the file, line, item and field are named (it used to load, then break the calendar), nothing changed
+    assert str(excinfo.value).splitlines() == [
+        f"{path}: 1 problem(s):",
+        (
+            f"  - {path}:{line_of(path, 'reminders: [1d, 24h]')}: "
+            "units[0] (week-00) projects[0] (airbnb-clone-blueprint): field 'reminders': "
+            "'24h' is the same offset as '1d'; give each reminder once"
+        ),
+    ]
+    assert_nothing_changed(cohort, before)
+
+
+@pytest.mark.django_db
+def test_program_load_refuses_durations_longer_than_9999_days_once_a_cohort_exists(tmp_path):
+    # given the shipped program and a cohort, and a file with a huge reminder and a huge grace
+    cohort, before = loaded_with_a_cohort()
+    path = edited_shipped(
+        tmp_path / "huge.yaml",
+        ("        grace: 2h\n", "        grace: 10000d\n        reminders: [999999d]\n"),
+    )
+
+    # when it is loaded
+    with pytest.raises(CommandError) as excinfo:
+        load(path)
+
+    # then each is refused with its file, line and field (999999d used to overflow the calendar's dates)
+    where = "units[0] (week-00) projects[0] (airbnb-clone-blueprint)"
+    assert str(excinfo.value).splitlines() == [
+        f"{path}: 2 problem(s):",
+        (
+            f"  - {path}:{line_of(path, 'grace: 10000d')}: {where}: field 'grace': "
+            "'10000d' is longer than 9999 days, the longest duration a program may use"
+        ),
+        (
+            f"  - {path}:{line_of(path, 'reminders: [999999d]')}: {where}: field 'reminders': "
+            "'999999d' is longer than 9999 days, the longest duration a program may use"
+        ),
+    ]
+    assert_nothing_changed(cohort, before)
+
+
+@pytest.mark.django_db
+def test_program_load_lists_the_first_50_problems_and_counts_the_rest(tmp_path):
+    # given a file of 60 units that all lack a title
+    units = "".join(f"  - key: u-{n:02d}\n    unlock: week 0 mon 09:00\n" for n in range(60))
+    path = tmp_path / "many.yaml"
+    path.write_text(f"slug: many\nname: Many\nunits:\n{units}", encoding="utf-8")
+
+    # when it is loaded
+    with pytest.raises(CommandError) as excinfo:
+        load(path)
+
+    # then 50 are listed, each with its file and line, and the other 10 are counted
+    lines = str(excinfo.value).splitlines()
+    assert lines[0] == f"{path}: 60 problem(s):"
+    assert lines[1:51] == [
+        f"  - {path}:{4 + 2 * n}: units[{n}] (u-{n:02d}): field 'title' is required" for n in range(50)
+    ]
+    assert lines[51:] == ["  ... and 10 more problem(s)"]
+    assert not Program.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("tail", "reason"),
+    [
+        ("units: " + "[" * 100_000 + "]" * 100_000 + "\n", "nested more than 64 levels deep"),
+        ("description: 2027-13-45\n", "'2027-13-45' cannot be read: month must be in 1..12"),
+        ("description: " + "9" * 5000 + "\n", f"'{'9' * 40}...' cannot be read: Exceeds the limit"),
+    ],
+    ids=["nested-100000-deep", "impossible-date", "5000-digit-integer"],
+)
+def test_program_load_refuses_yaml_python_cannot_build(tmp_path, tail, reason):
+    # given a file that is valid YAML but would end in a RecursionError or a ValueError while being built
+    path = tmp_path / "odd.yaml"
+    path.write_text(f"slug: odd\nname: Odd\n{tail}", encoding="utf-8")
+
+    # when it is loaded
+    with pytest.raises(CommandError) as excinfo:
+        load(path)
+
+    # then it is a clear error naming the file and the line, and nothing is stored
+    assert str(excinfo.value).startswith(f"{path}:3: {reason}")
+    assert not Program.objects.exists()

@@ -9,11 +9,13 @@ from pathlib import Path
 
 import pytest
 import yaml
+from django.core.exceptions import ValidationError
 
 from config import BASE_DIR
+from programs.files import program_file_parse
 from programs.models import ContentItem, Program, Project, Unit
 from programs.services import ProgramFileError, parse_program, program_export, program_load
-from tests.factories import ProgramFactory, UnitFactory
+from tests.factories import ProgramFactory, ProjectFactory, UnitFactory
 
 SHIPPED = BASE_DIR / "platform" / "programs" / "data" / "prodev-backend.yaml"
 
@@ -529,3 +531,93 @@ def test_a_program_made_with_factories_exports_to_a_loadable_file(tmp_path):
 
     # then the loader finds nothing to change
     assert (result.created, result.changed) == (False, False)
+
+
+# --- the admin path: model validation ---------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("reminders", "message"),
+    [
+        (["1d", "24h"], "'24h' is the same offset as '1d'; give each reminder once."),
+        (["90m", "1h30m"], "'1h30m' is the same offset as '90m'; give each reminder once."),
+        (["10000d"], "'10000d' is longer than 9999 days"),
+    ],
+    ids=["1d-and-24h", "90m-and-1h30m", "too-long"],
+)
+def test_project_validation_refuses_reminders_the_calendar_cannot_hold(reminders, message):
+    # given a project edited as the admin does, with reminders that are one offset twice or too long
+    project = ProjectFactory.build(unit=UnitFactory(), reminders=reminders)
+
+    # when it is validated
+    with pytest.raises(ValidationError) as excinfo:
+        project.full_clean()
+
+    # then the reminders field is refused with the reason
+    assert list(excinfo.value.message_dict) == ["reminders"]
+    assert excinfo.value.message_dict["reminders"][0].startswith(message)
+
+
+@pytest.mark.django_db
+def test_program_validation_refuses_default_reminders_equal_after_normalising():
+    # given a program whose default reminders are one offset written twice
+    program = ProgramFactory.build(default_reminders=["1h", "60m"])
+
+    # when / then
+    with pytest.raises(ValidationError) as excinfo:
+        program.full_clean()
+    assert excinfo.value.message_dict["default_reminders"] == [
+        "'60m' is the same offset as '1h'; give each reminder once."
+    ]
+
+
+@pytest.mark.django_db
+def test_project_validation_refuses_a_grace_longer_than_9999_days():
+    # given a project whose grace (a DurationField in the admin) is longer than any date arithmetic allows
+    project = ProjectFactory.build(unit=UnitFactory(), grace=timedelta(days=10000))
+
+    # when / then
+    with pytest.raises(ValidationError) as excinfo:
+        project.full_clean()
+    assert excinfo.value.message_dict == {"grace": ["The grace period cannot be longer than 9999 days."]}
+
+
+# --- reading a file: lines ---------------------------------------------------------------------------------
+
+
+def test_parse_program_names_the_line_of_each_problem_when_the_data_comes_from_a_file():
+    # given the mini program as a file's text, with a bad due date and a duplicate reminder
+    data = mini()
+    data["units"][1]["projects"][0]["due"] = "week 1 fry 17:00"
+    data["units"][1]["projects"][0]["reminders"] = ["1d", "24h"]
+    text = yaml.safe_dump(data, sort_keys=False)
+    lines = text.splitlines()
+
+    def line(fragment: str, after: int = 0) -> int:
+        return next(n for n, content in enumerate(lines, start=1) if n > after and fragment in content)
+
+    # when it is parsed by the file reader and checked
+    with pytest.raises(ProgramFileError) as excinfo:
+        parse_program(program_file_parse(text, source="mini.yaml"), source="mini.yaml")
+
+    # then each problem starts with file:line, the line of the field at fault
+    assert excinfo.value.problems[0].startswith(
+        f"mini.yaml:{line('due: week 1 fry')}: {X_WHERE}: field 'due': 'week 1 fry 17:00' is not a relative date"
+    )
+    assert excinfo.value.problems[1] == (
+        f"mini.yaml:{line('reminders:', after=line('due: week 1 fry'))}: {X_WHERE}: field 'reminders': "
+        "'24h' is the same offset as '1d'; give each reminder once"
+    )
+    # and the same data as plain dicts (as tests and other callers pass it) has no line to show
+    with pytest.raises(ProgramFileError) as plain:
+        parse_program(data, source="mini.yaml")
+    assert plain.value.problems[0].startswith(f"{X_WHERE}: field 'due': ")
+
+
+def test_program_file_parse_gives_data_equal_to_plain_yaml():
+    # given the shipped file's text
+    text = SHIPPED.read_text(encoding="utf-8")
+
+    # when / then: the line-keeping reader reads the same data as yaml.safe_load
+    assert program_file_parse(text, source="shipped") == yaml.safe_load(text)

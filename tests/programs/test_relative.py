@@ -587,3 +587,17 @@ def test_resolve_zone_refuses_everything_else(name):
     # when / then
     with pytest.raises(UnknownTimezoneError, match="is not an IANA time zone"):
         resolve_zone(name)
+
+
+@pytest.mark.parametrize("text", ["10000d", "9999d1m", "999999d", "240000h"])
+def test_parse_duration_refuses_more_than_9999_days(text):
+    # given a reminder or grace that would push a date past the calendar's end (999999d overflowed)
+    # when / then
+    with pytest.raises(DurationError) as caught:
+        parse_duration(text)
+    assert str(caught.value) == f"{text!r} is longer than 9999 days, the longest duration a program may use"
+
+
+def test_parse_duration_accepts_exactly_9999_days():
+    # given / when / then
+    assert parse_duration("9999d") == timedelta(days=9999)

@@ -5,7 +5,6 @@ import pytest
 from cohorts import effects
 from submissions import effects as submission_effects
 from submissions.models import WindowTransition
-from tests.cohorts.conftest import make_cohort, small_program  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.django_db
 

@@ -1,5 +1,6 @@
 """manage.py cohort_create: a cohort of a program, its calendar put into Beat."""
 
+import math
 from datetime import date
 
 from django.core.exceptions import ValidationError
@@ -52,6 +53,8 @@ class Command(BaseCommand):
             resolve_zone(options["timezone"])
         except UnknownTimezoneError as exc:
             raise CommandError(f"--timezone: {exc}") from exc
+        if not math.isfinite(options["speed"]):
+            raise CommandError(f"--speed: '{options['speed']}' is not a finite number (1 = real time)")
         if options["speed"] < 1:
             raise CommandError("--speed: must be at least 1 (1 = real time)")
         anchors = dict(_anchor(a) for a in options["anchor"])
@@ -73,6 +76,13 @@ class Command(BaseCommand):
                 "speed": "--speed",
             }
             problems = [f"{flags.get(f, f)}: {'; '.join(m)}" for f, m in exc.message_dict.items()]
+            if any(error.code == "unique" for error in getattr(exc, "error_dict", {}).get("name", [])):
+                problems = [
+                    f"--name: a cohort named '{options['name']}' already exists"
+                    if p.startswith("--name:")
+                    else p
+                    for p in problems
+                ]
             raise CommandError("cannot create the cohort:\n  " + "\n  ".join(problems)) from exc
         count = cohort.events.count()
         self.stdout.write(

@@ -2,14 +2,12 @@
 
 from pathlib import Path
 
-import yaml
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from cohorts.services import program_file_apply
+from programs.files import ProgramFileReadError, program_file_read
 from programs.services import ProgramFileError
-
-MAX_FILE_BYTES = 2 * 1024 * 1024
 
 
 class Command(BaseCommand):
@@ -19,21 +17,10 @@ class Command(BaseCommand):
         parser.add_argument("file", type=Path)
 
     def handle(self, *args: object, file: Path, **options: object) -> None:
-        if not file.is_file():
-            raise CommandError(f"{file}: no such file")
-        size = file.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise CommandError(
-                f"{file}: {size} bytes is more than a program file may hold ({MAX_FILE_BYTES} bytes)"
-            )
         try:
-            data = yaml.safe_load(file.read_text(encoding="utf-8"))
-        except UnicodeDecodeError as exc:
-            raise CommandError(f"{file}: not UTF-8 text: {exc}") from exc
-        except yaml.YAMLError as exc:
-            raise CommandError(f"{file}: not valid YAML: {exc}") from exc
-        except OSError as exc:
-            raise CommandError(f"{file}: cannot read: {exc.strerror or exc}") from exc
+            data = program_file_read(file)
+        except ProgramFileReadError as exc:
+            raise CommandError(str(exc)) from exc
         try:
             result, resynced = program_file_apply(data=data, source=str(file))
         except ProgramFileError as exc:
