@@ -11,8 +11,9 @@ from cohorts import services
 from cohorts.models import Release
 from notifications.models import Notification
 from programs.services import program_load
+from submissions.models import WindowTransition
 from tasks.calendar import fire_event
-from tests.conftest import CELERY
+from tests.conftest import CELERY, QUEUES
 
 pytestmark = pytest.mark.e2e
 
@@ -117,41 +118,79 @@ def test_an_event_moved_in_the_admin_fires_at_its_new_time(
     assert Release.objects.filter(cohort=cohort, unit__key="week-2").count() == 1
 
 
-def test_after_beat_downtime_each_missed_event_fires_once_in_due_order(
-    program, celery_worker_process, start_process, monkeypatch, settings
+def many_units_program(units: int) -> dict:
+    """A program of `units` weeks, each with a project: open, two reminders, due and close."""
+    return {
+        "slug": "many",
+        "name": "Many events",
+        "defaults": {"reminders": ["1d", "1h"]},
+        "units": [
+            {
+                "key": f"week-{w}",
+                "title": f"Week {w}",
+                "unlock": f"week {w} mon 09:00",
+                "projects": [
+                    {
+                        "key": f"p{w}",
+                        "title": f"P{w}",
+                        "opens": f"week {w} mon 09:00",
+                        "due": f"week {w} wed 09:00",
+                        "cutoff": f"week {w} thu 09:00",
+                    }
+                ],
+            }
+            for w in range(units)
+        ],
+    }
+
+
+def test_after_beat_downtime_overdue_events_run_in_due_order_on_parallel_workers(
+    transactional_db, start_process, redis_client
 ):
-    # given a rehearsal paused before it starts, while Beat is down, and re-syncs that leave every
-    # event already due to the reconciler
-    settings.NEXUS_REARM_WINDOW = 0
-    cohort = rehearsal(program)
-    services.cohort_pause(cohort=cohort)
-    first_events = cohort.events.order_by("fire_at")
-    # when its first days fall due with nothing running them, then it resumes: the missed entries
-    # stay disabled in Beat, so only the reconciler can carry them out
-    wait_for(
-        lambda: datetime.now(tz=UTC) > cohort.events.get(key="due:p0").fire_at + timedelta(seconds=2),
-        40,
-        "the first events to fall due",
+    # given a rehearsal of 12 weeks (72 events) whose whole calendar falls due while Beat is down
+    program = program_load(data=many_units_program(12), source="many.yaml").program
+    cohort = rehearsal(program, name="Downtime", speed=12 * 7 * 24 * 3600 / 2)  # 12 weeks in 2 s
+    last = cohort.events.order_by("-fire_at").first().fire_at
+    wait_for(lambda: datetime.now(tz=UTC) > last + timedelta(seconds=1), 30, "the whole calendar to fall due")
+    # when a worker with four processes and Beat start: Beat sends every overdue entry at once (the
+    # default re-arm window, no reconciler needed)
+    worker = start_process(
+        "worker",
+        [
+            CELERY,
+            "-A",
+            "config",
+            "worker",
+            "-l",
+            "INFO",
+            "-Q",
+            QUEUES,
+            "-c",
+            "4",
+            "-n",
+            f"par-{os.getpid()}@%h",
+            "--without-mingle",
+            "--without-gossip",
+        ],
     )
-    services.cohort_resume(cohort=cohort)
-    missed = [e.key for e in first_events.filter(fire_at__lte=datetime.now(tz=UTC))]
-    monkeypatch.setenv("NEXUS_RECONCILE_EVERY", "3")
+    worker.wait_for_line("ready.", timeout=60)
     beat = start_process("beat", [CELERY, "-A", "config", "beat", "-l", "INFO"])
-    due_now = ["unlock:week-0", "open:p0", "remind:p0:1d", "due:p0"]
-    assert set(due_now) <= set(missed)
-    # then the reconciler carries each missed event out once, in due order
     wait_for(
-        lambda: set(due_now) <= done_keys(cohort), 40, "the missed events", [beat, celery_worker_process]
+        lambda: not cohort.events.filter(done_at__isnull=True).exists(), 60, "every event", [beat, worker]
     )
-    # (one reconciler run stamps one done_at; the outbox rows' insert times show the order)
-    # (close:p0, still ahead at the resume, may fire from its own entry at any point)
-    missed_kinds = ["unit_unlocked", "window_opened", "reminder", "due_passed"]
-    written = Notification.objects.filter(kind__in=missed_kinds).order_by("created_at", "pk")
-    assert list(dict.fromkeys(written.values_list("kind", flat=True))) == missed_kinds
-    assert Release.objects.filter(cohort=cohort, unit__key="week-0").count() == 1
-    assert Notification.objects.filter(kind="window_opened").count() == 2
-    assert "nexus.calendar.reconcile" in beat.log()
-    assert f"Sending due task cohort-{cohort.pk}:unlock:week-0" not in beat.log()
+    # then every effect happened once, and in due order within the cohort: each window was recorded
+    # opened, then due, then closed, week after week, whatever process ran which message
+    transitions = WindowTransition.objects.filter(cohort=cohort).order_by("pk")
+    assert list(transitions.values_list("project__key", "kind")) == [
+        (f"p{w}", kind) for w in range(12) for kind in ("open", "due", "close")
+    ]
+    assert list(Release.objects.filter(cohort=cohort).order_by("pk").values_list("unit__key", flat=True)) == [
+        f"week-{w}" for w in range(12)
+    ]
+    # and no reminder was sent after its due: caught up late, they were skipped
+    assert set(cohort.events.filter(kind="remind").values_list("outcome", flat=True)) == {"skipped"}
+    assert not Notification.objects.filter(kind="reminder").exists()
+    assert Notification.objects.filter(kind="window_closed").count() == 12 * 2
 
 
 def test_a_standby_beat_takes_over_when_the_leader_dies(
