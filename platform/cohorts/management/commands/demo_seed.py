@@ -1,6 +1,6 @@
 """manage.py demo_seed: load the ProDev program and start a rehearsal cohort playing a week a minute."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 from django.core.management import call_command
@@ -8,6 +8,7 @@ from django.core.management.base import BaseCommand
 
 from cohorts.models import Cohort
 from cohorts.services import cohort_create, cohort_delete, enrollment_create
+from core import clock
 from programs.models import Program
 
 PROGRAM_FILE = Path(__file__).resolve().parents[3] / "programs" / "data" / "prodev-backend.yaml"
@@ -39,7 +40,7 @@ class Command(BaseCommand):
         old = Cohort.objects.filter(name=DEMO_NAME).first()
         if old is not None:
             cohort_delete(cohort=old)  # each run starts the rehearsal afresh, Beat entries included
-        today = datetime.now(tz=UTC).date()
+        today = clock.now().date()
         start = today - timedelta(days=today.weekday())  # the program's week 0 starts on a Monday
         cohort = cohort_create(
             program=program,
@@ -52,7 +53,7 @@ class Command(BaseCommand):
         for email, zone, login, group in LEARNERS:
             enrollment_create(cohort=cohort, email=email, timezone=zone, github_login=login, group=group)
         minutes = (
-            cohort.events.order_by("-fire_at").first().fire_at - datetime.now(tz=UTC)
+            cohort.events.order_by("-fire_at").first().fire_at - clock.now()
         ).total_seconds() / 60
         self.stdout.write(
             f"rehearsal cohort '{DEMO_NAME}': {cohort.events.count()} events, {len(LEARNERS)} learners, playing "
