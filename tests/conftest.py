@@ -19,7 +19,26 @@ from config import BASE_DIR
 from config.celery import app as celery_app
 
 CELERY = str(Path(sys.executable).parent / "celery")
-QUEUES = "default,calendar,notifications,github,metrics"
+
+
+def worker_argv() -> list[str]:
+    """A real `celery -A config worker` on every Nexus queue (the queues settings declare)."""
+    return [
+        CELERY,
+        "-A",
+        "config",
+        "worker",
+        "-l",
+        "INFO",
+        "-Q",
+        ",".join(settings.NEXUS_QUEUES),
+        "-c",
+        "2",
+        "-n",
+        f"test-{os.getpid()}@%h",
+        "--without-mingle",
+        "--without-gossip",
+    ]
 
 
 def process_env() -> dict[str, str]:
@@ -103,25 +122,7 @@ def redis_client() -> redis_lib.Redis:
 @pytest.fixture
 def celery_worker_process(transactional_db: None, start_process: Callable[..., Proc], redis_client) -> Proc:
     """A real `celery -A config worker` on every Nexus queue, ready to take tasks."""
-    worker = start_process(
-        "worker",
-        [
-            CELERY,
-            "-A",
-            "config",
-            "worker",
-            "-l",
-            "INFO",
-            "-Q",
-            QUEUES,
-            "-c",
-            "2",
-            "-n",
-            f"test-{os.getpid()}@%h",
-            "--without-mingle",
-            "--without-gossip",
-        ],
-    )
+    worker = start_process("worker", worker_argv())
     worker.wait_for_line("ready.", timeout=60)
     return worker
 
