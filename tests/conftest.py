@@ -1,4 +1,4 @@
-"""Shared fixtures: real worker and Beat processes on the session's Redis and test database."""
+"""Shared fixtures: the session's Redis, and real worker and Beat processes on it and the test database."""
 
 from __future__ import annotations
 
@@ -15,10 +15,37 @@ import redis as redis_lib
 from django.conf import settings
 from django.db import connection
 
-from config import BASE_DIR
+from config import BASE_DIR, embedded
 from config.celery import app as celery_app
 
 CELERY = str(Path(sys.executable).parent / "celery")
+
+
+def use_redis(url: str) -> None:
+    """Point this process (Django settings, the Celery app) and its future children at url."""
+    os.environ["REDIS_URL"] = url
+    settings.REDIS_URL = settings.CELERY_BROKER_URL = settings.CELERY_RESULT_BACKEND = url
+    # The app reads Django's settings lazily; if it has read them already, tell it too.
+    celery_app.conf.update(broker_url=url, result_backend=url)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def session_redis() -> Iterator[str]:
+    """One Redis per test session: REDIS_URL from the environment (CI), else an embedded redis-server.
+
+    Started here, not when settings are imported, so `django.setup()` with the test settings starts
+    nothing; the session's own processes (worker, Beat) get its URL through process_env().
+    """
+    url = os.environ.get("REDIS_URL", "")
+    server = None
+    if not url:
+        server = embedded.start(settings.RUN_DIR / f"test-redis-{os.getpid()}", scratch=True)
+        url = server.url
+    use_redis(url)
+    yield url
+    if server is not None:
+        server.stop()
+        os.environ.pop("REDIS_URL", None)
 
 
 def worker_argv() -> list[str]:
