@@ -112,17 +112,32 @@ def test_the_embedded_redis_starts_answers_and_stops(tmp_path):
     assert embedded.running_url(tmp_path) == ""
 
 
+CHILDREN_AFTER_SETUP = """
+import os
+from pathlib import Path
+
+import django
+
+django.setup()
+from django.conf import settings
+
+
+def parent(proc):
+    try:
+        return int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):  # it exited while we looked
+        return None
+
+
+children = [p.name for p in Path("/proc").iterdir() if p.name.isdigit() and parent(p) == os.getpid()]
+print(len(children), repr(os.environ.get("REDIS_URL", "")), repr(settings.REDIS_URL))
+"""
+
+
 def test_importing_the_test_settings_starts_no_redis():
     # given the test settings and no REDIS_URL
     # when Django is set up with them
-    result = run_python(
-        "import os, django; from pathlib import Path; django.setup();"
-        "from django.conf import settings;"
-        "children = [p.name for p in Path('/proc').iterdir() if p.name.isdigit()"
-        " and int((p / 'stat').read_text().rsplit(')', 1)[1].split()[1]) == os.getpid()];"
-        "print(len(children), repr(os.environ.get('REDIS_URL', '')), repr(settings.REDIS_URL))",
-        DJANGO_SETTINGS_MODULE="config.settings.test",
-    )
+    result = run_python(CHILDREN_AFTER_SETUP, DJANGO_SETTINGS_MODULE="config.settings.test")
     # then settings only declared values: no redis-server child, no REDIS_URL made up
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["0", "''", "''"]
