@@ -17,11 +17,11 @@ from pathlib import Path
 from honcho.manager import Manager
 
 from config import BASE_DIR, embedded
+from config.settings.base import NEXUS_QUEUES
 
 VAR_DIR = BASE_DIR / "var"
 RUN_DIR = VAR_DIR / "run"
 BIN = Path(sys.executable).parent
-QUEUES = "default,calendar,notifications,github,metrics"
 
 
 def say(message: str) -> None:
@@ -71,7 +71,7 @@ def commands(web_port: int, flower_port: int) -> dict[str, str]:
     return {
         "web": f"{BIN}/gunicorn config.wsgi:application --bind 127.0.0.1:{web_port} --workers 1 --threads 4 "
         "--access-logfile -",
-        "worker": f"{BIN}/celery -A config worker -l INFO -Q {QUEUES} -n worker@%h",
+        "worker": f"{BIN}/celery -A config worker -l INFO -Q {','.join(NEXUS_QUEUES)} -n worker@%h",
         "beat": f"{BIN}/celery -A config beat -l INFO",
         "flower": f"{BIN}/celery -A config flower --address=127.0.0.1 --port={flower_port}",
     }

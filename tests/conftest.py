@@ -1,4 +1,4 @@
-"""Shared fixtures: real worker and Beat processes on the session's Redis and test database."""
+"""Shared fixtures: the session's Redis, and real worker and Beat processes on it and the test database."""
 
 from __future__ import annotations
 
@@ -15,11 +15,57 @@ import redis as redis_lib
 from django.conf import settings
 from django.db import connection
 
-from config import BASE_DIR
+from config import BASE_DIR, embedded
 from config.celery import app as celery_app
 
 CELERY = str(Path(sys.executable).parent / "celery")
-QUEUES = "default,calendar,notifications,github,metrics"
+
+
+def use_redis(url: str) -> None:
+    """Point this process (Django settings, the Celery app) and its future children at url."""
+    os.environ["REDIS_URL"] = url
+    settings.REDIS_URL = settings.CELERY_BROKER_URL = settings.CELERY_RESULT_BACKEND = url
+    # The app reads Django's settings lazily; if it has read them already, tell it too.
+    celery_app.conf.update(broker_url=url, result_backend=url)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def session_redis() -> Iterator[str]:
+    """One Redis per test session: REDIS_URL from the environment (CI), else an embedded redis-server.
+
+    Started here, not when settings are imported, so `django.setup()` with the test settings starts
+    nothing; the session's own processes (worker, Beat) get its URL through process_env().
+    """
+    url = os.environ.get("REDIS_URL", "")
+    server = None
+    if not url:
+        server = embedded.start(settings.RUN_DIR / f"test-redis-{os.getpid()}", scratch=True)
+        url = server.url
+    use_redis(url)
+    yield url
+    if server is not None:
+        server.stop()
+        os.environ.pop("REDIS_URL", None)
+
+
+def worker_argv() -> list[str]:
+    """A real `celery -A config worker` on every Nexus queue (the queues settings declare)."""
+    return [
+        CELERY,
+        "-A",
+        "config",
+        "worker",
+        "-l",
+        "INFO",
+        "-Q",
+        ",".join(settings.NEXUS_QUEUES),
+        "-c",
+        "2",
+        "-n",
+        f"test-{os.getpid()}@%h",
+        "--without-mingle",
+        "--without-gossip",
+    ]
 
 
 def process_env() -> dict[str, str]:
@@ -103,25 +149,7 @@ def redis_client() -> redis_lib.Redis:
 @pytest.fixture
 def celery_worker_process(transactional_db: None, start_process: Callable[..., Proc], redis_client) -> Proc:
     """A real `celery -A config worker` on every Nexus queue, ready to take tasks."""
-    worker = start_process(
-        "worker",
-        [
-            CELERY,
-            "-A",
-            "config",
-            "worker",
-            "-l",
-            "INFO",
-            "-Q",
-            QUEUES,
-            "-c",
-            "2",
-            "-n",
-            f"test-{os.getpid()}@%h",
-            "--without-mingle",
-            "--without-gossip",
-        ],
-    )
+    worker = start_process("worker", worker_argv())
     worker.wait_for_line("ready.", timeout=60)
     return worker
 

@@ -145,17 +145,20 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 
-NEXUS_QUEUES = ("calendar", "notifications", "github", "metrics")
-CELERY_TASK_DEFAULT_QUEUE = "default"
+# The queues, defined here once: the Celery queues below, the worker's -Q in `make run` (config/run.py),
+# the tests' worker (tests/conftest.py) and docker-compose.yml (held to it by tests/config/test_compose.py).
+# The first is the default queue. Which task runs on which queue is tasks/' policy (tasks/routing.py).
+NEXUS_QUEUES = ("default", "calendar", "notifications", "github", "metrics")
+CELERY_TASK_DEFAULT_QUEUE = NEXUS_QUEUES[0]
 # Each queue has its own direct exchange and routing key; left unset, Celery binds every queue to
 # the default key and a message routed to one queue would be copied into all of them.
-CELERY_TASK_QUEUES = [
-    Queue(name, Exchange(name, type="direct"), routing_key=name) for name in ("default", *NEXUS_QUEUES)
-]
-CELERY_TASK_DEFAULT_EXCHANGE = "default"
-CELERY_TASK_DEFAULT_ROUTING_KEY = "default"
-# Task names are namespaced by queue: nexus.<queue>.<action>.
-CELERY_TASK_ROUTES = {f"nexus.{name}.*": {"queue": name} for name in NEXUS_QUEUES}
+CELERY_TASK_QUEUES = [Queue(name, Exchange(name, type="direct"), routing_key=name) for name in NEXUS_QUEUES]
+CELERY_TASK_DEFAULT_EXCHANGE = CELERY_TASK_DEFAULT_QUEUE
+CELERY_TASK_DEFAULT_ROUTING_KEY = CELERY_TASK_DEFAULT_QUEUE
+# A dotted path, resolved by Celery on the first send, so settings import nothing from tasks/. The router
+# sees every send by task name (.delay(), apply_async(), send_task(), Beat's entries, whose queue is
+# left unset); a queue a caller passes explicitly still wins.
+CELERY_TASK_ROUTES = ("tasks.routing.route",)
 
 CELERY_BEAT_SCHEDULER = "schedules.scheduler:NexusScheduler"
 # Beat copies these into its database table at start, so staff see and edit them in the admin.
@@ -166,7 +169,8 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(seconds=NEXUS_RECONCILE_EVERY),
         # A run queued behind a slow one is redundant (the next finds the same work), so it expires.
         # (django-celery-beat reads "expire_seconds" here; it drops "expires".)
-        "options": {"queue": "calendar", "expire_seconds": max(NEXUS_RECONCILE_EVERY - 5, 1)},
+        # No queue here: tasks/routing.py routes it like any other send.
+        "options": {"expire_seconds": max(NEXUS_RECONCILE_EVERY - 5, 1)},
     },
 }
 # On a re-sync (resume, edit), an event that fell due at most this long ago stays armed in Beat;

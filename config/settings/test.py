@@ -2,8 +2,6 @@
 
 import os
 
-from config import embedded
-
 from .base import *
 from .base import DATABASES, RUN_DIR
 
@@ -20,15 +18,10 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 
-# One Redis per test session. The session's own processes (worker, Beat) inherit REDIS_URL from
-# the environment and so share it instead of starting their own.
-if not os.environ.get("REDIS_URL"):
-    _redis = embedded.start(RUN_DIR / f"test-redis-{os.getpid()}", scratch=True)
-    import atexit
-
-    atexit.register(_redis.stop)
-    os.environ["REDIS_URL"] = _redis.url
-REDIS_URL = os.environ["REDIS_URL"]
+# REDIS_URL from the environment only (never the Redis a `make run` of this checkout started: the
+# tests flush it). When unset, the test session starts its own Redis and fills these in; see the
+# session_redis fixture in tests/conftest.py. Importing these settings starts nothing.
+REDIS_URL = os.environ.get("REDIS_URL", "")
 CELERY_BROKER_URL = REDIS_URL
 CELERY_RESULT_BACKEND = REDIS_URL
 

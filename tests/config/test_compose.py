@@ -19,6 +19,7 @@ from django.core.management import get_commands
 
 from config import BASE_DIR
 from config.run import commands as make_run_commands
+from tests.conftest import worker_argv
 
 COMPOSE_FILE = BASE_DIR / "docker-compose.yml"
 ENV_EXAMPLE = BASE_DIR / ".env.example"
@@ -168,11 +169,23 @@ def test_every_app_command_names_a_real_entry_point():
 
 
 def test_the_worker_consumes_exactly_the_configured_queues():
-    # given the worker's -Q option and the queues the settings declare
+    # given the worker's -Q option and the queues the settings declare (NEXUS_QUEUES, defined once)
     queues = option(argv(services()["worker"]), "-Q", "--queues")
-    # then every declared queue is consumed, and nothing else
+    # then the compose worker consumes exactly those, in the settings' order, and nothing else
     assert queues is not None, "the worker has no -Q"
-    assert sorted(queues.split(",")) == sorted(queue.name for queue in settings.CELERY_TASK_QUEUES)
+    assert queues.split(",") == list(settings.NEXUS_QUEUES), "docker-compose.yml's -Q is not NEXUS_QUEUES"
+    # and Celery declares the same queues, the default among them
+    assert [queue.name for queue in settings.CELERY_TASK_QUEUES] == list(settings.NEXUS_QUEUES)
+    assert settings.CELERY_TASK_DEFAULT_QUEUE in settings.NEXUS_QUEUES
+    assert len(set(settings.NEXUS_QUEUES)) == len(settings.NEXUS_QUEUES)
+
+
+def test_make_run_and_the_tests_start_workers_on_the_configured_queues():
+    # given the worker `make run` starts and the one the end-to-end tests start
+    make_run = shlex.split(make_run_commands(web_port=8000, flower_port=5555)["worker"])
+    # then both consume exactly the settings' queues
+    assert option(make_run, "-Q", "--queues") == ",".join(settings.NEXUS_QUEUES)
+    assert option(worker_argv(), "-Q", "--queues") == ",".join(settings.NEXUS_QUEUES)
 
 
 def test_app_commands_are_the_programs_make_run_starts():

@@ -59,9 +59,10 @@ def test_beat_process_writes_the_heartbeat(client, celery_beat_process, redis_cl
         time.sleep(0.2)
     # then health calls Beat ok
     assert client.get("/healthz").json()["beat"] == "ok"
-    # and the reconciler's entry is in the admin's table, on its queue, expiring before the next run
+    # and the reconciler's entry is in the admin's table, expiring before the next run; it names no
+    # queue, so tasks/routing.py puts it on the calendar queue like any other send
     reconcile = PeriodicTask.objects.get(name="nexus:reconcile")
     assert reconcile.task == "nexus.calendar.reconcile"
-    assert reconcile.queue == "calendar"
+    assert reconcile.queue is None
     assert reconcile.expire_seconds == settings.NEXUS_RECONCILE_EVERY - 5
     assert reconcile.interval.every == settings.NEXUS_RECONCILE_EVERY

@@ -3,10 +3,13 @@
 import os
 import subprocess
 import sys
+from urllib.parse import urlsplit
 
 import pytest
+from django.conf import settings
 
 from config import BASE_DIR, embedded
+from tests.conftest import process_env
 
 
 def run_python(code: str, **env: str) -> subprocess.CompletedProcess:
@@ -107,3 +110,56 @@ def test_the_embedded_redis_starts_answers_and_stops(tmp_path):
         server.stop()
     assert server.process.poll() is not None
     assert embedded.running_url(tmp_path) == ""
+
+
+CHILDREN_AFTER_SETUP = """
+import os
+from pathlib import Path
+
+import django
+
+django.setup()
+from django.conf import settings
+
+
+def parent(proc):
+    try:
+        return int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):  # it exited while we looked
+        return None
+
+
+children = [p.name for p in Path("/proc").iterdir() if p.name.isdigit() and parent(p) == os.getpid()]
+print(len(children), repr(os.environ.get("REDIS_URL", "")), repr(settings.REDIS_URL))
+"""
+
+
+def test_importing_the_test_settings_starts_no_redis():
+    # given the test settings and no REDIS_URL
+    # when Django is set up with them
+    result = run_python(CHILDREN_AFTER_SETUP, DJANGO_SETTINGS_MODULE="config.settings.test")
+    # then settings only declared values: no redis-server child, no REDIS_URL made up
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["0", "''", "''"]
+
+
+def test_the_session_redis_reaches_settings_the_celery_app_and_child_processes(session_redis, app):
+    # given the session's Redis (REDIS_URL from the environment, or the one the session started)
+    # then this process's settings and Celery app use it
+    assert settings.REDIS_URL == settings.CELERY_BROKER_URL == settings.CELERY_RESULT_BACKEND == session_redis
+    assert app.conf.broker_url == app.conf.result_backend == session_redis
+    with app.connection_for_write() as connection:
+        connection.ensure_connection(max_retries=1)
+        assert (connection.hostname, connection.port, connection.virtual_host) == (
+            urlsplit(session_redis).hostname,
+            urlsplit(session_redis).port,
+            urlsplit(session_redis).path.lstrip("/"),
+        )
+    # and a worker or Beat the tests start reads it from its environment
+    result = run_python(
+        "import django; django.setup(); from django.conf import settings; print(settings.CELERY_BROKER_URL)",
+        DJANGO_SETTINGS_MODULE="config.settings.test",
+        REDIS_URL=process_env()["REDIS_URL"],
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == session_redis
