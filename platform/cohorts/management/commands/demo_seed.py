@@ -52,9 +52,7 @@ class Command(BaseCommand):
         )
         for email, zone, login, group in LEARNERS:
             enrollment_create(cohort=cohort, email=email, timezone=zone, github_login=login, group=group)
-        minutes = (
-            cohort.events.order_by("-fire_at").first().fire_at - clock.now()
-        ).total_seconds() / 60
+        minutes = (cohort.events.order_by("-fire_at").first().fire_at - clock.now()).total_seconds() / 60
         self.stdout.write(
             f"rehearsal cohort '{DEMO_NAME}': {cohort.events.count()} events, {len(LEARNERS)} learners, playing "
             f"x{speed:g} (about {minutes:.0f} minutes for the whole program)"
