@@ -62,8 +62,8 @@ _REGISTRY: dict[str, list[Effect]] = defaultdict(list)
 
 
 def register(*kinds: Kind) -> Callable[[Effect], Effect]:
-    """Decorator: run this effect for events of these kinds (in registration order, after the
-    calendar's own), inside the event's transaction."""
+    """Decorator: run this effect for events of these kinds, in registration order (the calendar's
+    own first, then the apps' in INSTALLED_APPS order), inside the event's transaction."""
 
     def add(effect: Effect) -> Effect:
         for kind in kinds:
@@ -152,7 +152,7 @@ def _carry_out(cohort: Cohort, event: CohortEvent, *, now: datetime, calendar_no
         return FireStatus.SKIPPED
     try:
         with transaction.atomic():
-            for effect in [*_OWN.get(event.kind, []), *_REGISTRY[event.kind]]:
+            for effect in _REGISTRY[event.kind]:
                 effect(cohort, event)
     except PASS_THROUGH:
         raise
@@ -212,12 +212,10 @@ def _update_status(cohort: Cohort) -> None:
         cohort.save(update_fields=["status"])
 
 
-# --- the calendar's own effect: a unit's release ---------------------------------------------------
+# --- the calendar's own effect, registered first: a unit's release ---------------------------------
 
 
-def _release(cohort: Cohort, event: CohortEvent) -> None:
+@register(Kind.UNLOCK)
+def release_unit(cohort: Cohort, event: CohortEvent) -> None:
     unit = cohort.program.units.get(key=event.subject)
     Release.objects.get_or_create(cohort=cohort, unit=unit, defaults={"released_at": event.at})
-
-
-_OWN: dict[str, list[Effect]] = {Kind.UNLOCK: [_release]}

@@ -44,7 +44,9 @@ def submission_create(
         raise SubmissionRefused({"project": f"'{project.key}' is not a project of {cohort.program.slug}."})
     at = cohort.calendar_now(now)
     window = window_for(enrollment=enrollment, project=project)
-    if not WindowTransition.objects.filter(cohort=cohort, project=project, kind="open").exists():
+    if not WindowTransition.objects.filter(
+        cohort=cohort, project=project, kind=WindowTransition.Kind.OPEN
+    ).exists():
         raise SubmissionRefused(
             {
                 "project": f"The window for '{project.key}' is not open yet; it opens "

@@ -329,3 +329,11 @@ def test_the_same_commit_twice_is_a_clear_refusal(make_cohort):
     with pytest.raises(SubmissionRefused, match="aaaaaaa is already submitted for 'p0'"):
         submit(cohort, "ada@example.com", "p0", now=utc(2027, 1, 6))
     assert Submission.objects.count() == 1
+
+
+def test_a_release_run_twice_is_one_row(make_cohort):
+    cohort = make_cohort()
+    event = cohort.events.get(key="unlock:week-0")
+    effects.release_unit(cohort, event)
+    effects.release_unit(cohort, event)
+    assert Release.objects.filter(cohort=cohort, unit__key="week-0").count() == 1

@@ -6,6 +6,7 @@ import time
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from django.conf import settings
 
 from cohorts import services
 from cohorts.models import Release
@@ -13,7 +14,7 @@ from notifications.models import Notification
 from programs.services import program_load
 from submissions.models import WindowTransition
 from tasks.calendar import fire_event
-from tests.conftest import CELERY, QUEUES
+from tests.conftest import CELERY
 
 pytestmark = pytest.mark.e2e
 
@@ -164,7 +165,7 @@ def test_after_beat_downtime_overdue_events_run_in_due_order_on_parallel_workers
             "-l",
             "INFO",
             "-Q",
-            QUEUES,
+            ",".join(settings.NEXUS_QUEUES),
             "-c",
             "4",
             "-n",

@@ -6,7 +6,6 @@ from datetime import timedelta
 import pytest
 
 from cohorts import effects, services
-from cohorts.models import Release
 from notifications import effects as notification_effects
 from notifications.models import Notification
 
@@ -48,12 +47,3 @@ def test_a_moved_date_is_a_new_message(make_cohort):
     event.refresh_from_db()
     notification_effects.notify(cohort, event)
     assert Notification.objects.filter(kind="unit_unlocked", enrollment__email="ada@example.com").count() == 2
-
-
-def test_a_release_run_twice_is_one_row(make_cohort):
-    cohort = make_cohort()
-    event = cohort.events.get(key="unlock:week-0")
-    release = effects._OWN["unlock"][0]
-    release(cohort, event)
-    release(cohort, event)
-    assert Release.objects.filter(cohort=cohort, unit__key="week-0").count() == 1
