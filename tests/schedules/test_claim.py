@@ -4,11 +4,12 @@ a publish that failed makes its entries due again, and none goes out twice."""
 from __future__ import annotations
 
 import threading
+import time
 from datetime import timedelta
 
 import pytest
 from django.db import OperationalError, connection
-from django_celery_beat.models import PeriodicTask
+from django_celery_beat.models import PeriodicTask, PeriodicTasks
 from kombu.exceptions import KombuError
 from kombu.transport import redis as kombu_redis
 
@@ -141,6 +142,10 @@ def test_a_stale_leader_that_still_believes_it_leads_sends_nothing_already_sent(
     monkeypatch.setattr(stale._lock, "acquire_or_renew", lambda: True)
     stale._load_clocked(now().timestamp())
     assert [e.name for e in stale._book.entries.values()] == ["in-flight"]
+    # (and has seen every change there is: nothing will make it re-read the row before it sends)
+    stale._was_leader = True
+    stale._last_timestamp = PeriodicTasks.last_change()
+    stale._static_at = time.time()
     # when the leader sends it, then the stale Beat ticks with it due in memory
     leader.tick()
     stale.tick()
