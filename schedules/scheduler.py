@@ -37,6 +37,10 @@ WRITE_LOCK_TIMEOUT_MS = 1000
 # released and sent again once this many seconds have passed (on the next tick after that).
 SEND_CHUNK = 100
 SEND_RETRY = 1.0
+# An entry whose publish failed this many times in a row (a message the broker will never take, not an
+# outage of a few seconds) stays claimed and is left to the reconciler, so it cannot hold up the
+# entries it is sent with forever.
+MAX_SEND_ATTEMPTS = 60
 # Interval, crontab and solar entries are few: re-read them on each change and at least this often.
 STATIC_REFRESH = 300.0
 # After a failed read, keep sending from memory and try the database again this much later.
@@ -70,6 +74,7 @@ class NexusScheduler(DatabaseScheduler):
         # Claimed by this Beat, not published, and not yet released (the release failed): the rows stay
         # disabled, so nobody sends them, until a release goes through.
         self._unreleased: list[tuple[ClockedEntry, datetime]] = []
+        self._attempts: dict[tuple[int, datetime], int] = {}  # failed publishes of an entry, in a row
         self._next_poll = 0.0
         self._polled_at = 0.0
         self._static_at = 0.0
@@ -276,38 +281,65 @@ class NexusScheduler(DatabaseScheduler):
                 sending.append(entry)
         failed = []
         for lo in range(0, len(sending), SEND_CHUNK):
-            chunk = sending[lo : lo + SEND_CHUNK]
-            if not self._publish(chunk):
-                failed += chunk
-        if failed:
-            self._unreleased += [(entry, at) for entry in failed]
+            failed += self._publish(sending[lo : lo + SEND_CHUNK])
+        if self._attempts:
+            failed_pks = {e.pk for e in failed}
+            for entry in sending:
+                if entry.pk not in failed_pks:
+                    self._attempts.pop((entry.pk, entry.clocked_time), None)
+        retry = []
+        for entry in failed:
+            key = (entry.pk, entry.clocked_time)
+            self._attempts[key] = self._attempts.get(key, 0) + 1
+            if self._attempts[key] < MAX_SEND_ATTEMPTS:
+                retry.append(entry)
+                continue
+            del self._attempts[key]
+            logger.error(
+                "Message Error: giving up on %s after %d failed publishes; left to the reconciler",
+                entry.name,
+                MAX_SEND_ATTEMPTS,
+            )
+        if retry:
+            self._unreleased += [(entry, at) for entry in retry]
             self._release_unsent()
 
-    def _publish(self, chunk: list[ClockedEntry]) -> bool:
-        """Publish a chunk of claimed entries as one pipeline: True once the broker has taken them all.
+    def _publish(self, chunk: list[ClockedEntry]) -> list[ClockedEntry]:
+        """Publish a chunk of claimed entries; return those the broker did not take.
 
-        The pipeline runs when the batch context exits; any error before or during that run discards
-        or fails the chunk as a whole, and all of it is sent again. (A reply lost after the broker ran
-        the pipeline reads as a failure too: that chunk may go out twice, which the effects' unique keys
-        absorb, invariant 1.)
+        Pipelined (kombu's Producer.batch on a transport that supports it), the chunk is one pipeline,
+        run when the batch context exits: an error before or during that run discards or fails it as a
+        whole, and all of it is sent again. Unpipelined, each message goes out on its own, so those before
+        the one that failed were taken and only the rest are sent again. (A reply lost after the broker
+        ran a publish reads as a failure too: that message may go out twice, which the effects' unique
+        keys absorb, invariant 1.)
         """
         producer = self.producer
         batch = getattr(producer, "batch", None)  # kombu >= 5.7: pipelined publishes
+        channel = producer.channel
+        pipelined = (
+            batch is not None
+            and hasattr(channel, "create_publish_batch")
+            and getattr(channel, "supports_batch_publish", True)
+        )
+        published = 0
         try:
-            # One pipeline per chunk: room for every message, so nothing is flushed half way.
+            # Room for every message: nothing is flushed half way, the pipeline runs once, at the end.
             with batch(max_size=4 * len(chunk)) if batch else nullcontext():
                 for entry in chunk:
                     logger.info("Scheduler: Sending due task %s (%s)", entry.name, entry.task)
                     self.apply_async(entry, producer=producer, advance=False)
+                    published += 1
         except Exception:
+            failed = chunk if pipelined else chunk[published:]
             logger.exception(
                 "Message Error: could not publish %d due entries (%s%s); they will be sent again",
-                len(chunk),
-                ", ".join(e.name for e in chunk[:3]),
-                ", ..." if len(chunk) > 3 else "",
+                len(failed),
+                ", ".join(e.name for e in failed[:3]),
+                ", ..." if len(failed) > 3 else "",
             )
-            return False
-        return True
+            return failed
+        return []
 
     def _release_unsent(self) -> None:
         """Make claimed-but-unsent one-offs due again, in the database and (while we lead) in memory."""
@@ -327,6 +359,12 @@ class NexusScheduler(DatabaseScheduler):
                 continue
             if self._lock.held:
                 self._book.put_back([e for e in entries if e.pk in released], due=time.time() + SEND_RETRY)
+            elif released:
+                # Tell the leader (whose memory does not hold these) to re-read: they are due now.
+                try:
+                    PeriodicTasks.update_changed()
+                except (DatabaseError, InterfaceError):
+                    pass  # its next horizon read (at most HORIZON / 2 away) finds them
         self._unreleased = kept
 
     def sync(self) -> None:

@@ -251,3 +251,36 @@ def test_an_unsent_claim_stays_disabled_while_its_release_fails(beat, redis_clie
     scheduler.tick()
     assert sent(redis_client) == ["stuck"]
     assert scheduler._unreleased == []
+
+
+def test_without_pipelining_only_the_messages_after_a_failed_publish_are_sent_again(
+    beat, redis_client, monkeypatch
+):
+    # given a broker transport that publishes each message on its own (no pipelining), four due one-offs,
+    # and a broker that refuses the third message once
+    monkeypatch.setattr(kombu_redis.Channel, "supports_batch_publish", property(lambda self: False))
+    monkeypatch.setattr(scheduler_module, "SEND_RETRY", 0.0)
+    due = now() - timedelta(seconds=1)
+    names = [f"imm-{i}" for i in range(4)]
+    for i, name in enumerate(names):
+        one_off(name, due + timedelta(milliseconds=i))
+    refused: list[str] = []
+    real_publish = kombu_redis.Channel.basic_publish
+
+    def basic_publish(channel, message, *args: object, **kwargs: object):
+        name = message["headers"].get("periodic_task_name")
+        if name == "imm-2" and not refused:
+            refused.append(name)
+            raise RuntimeError("the broker refused the message")
+        return real_publish(channel, message, *args, **kwargs)
+
+    monkeypatch.setattr(kombu_redis.Channel, "basic_publish", basic_publish)
+    scheduler = beat()
+    # when Beat ticks, and ticks again
+    scheduler.tick()
+    assert sent(redis_client) == ["imm-0", "imm-1"]
+    scheduler.tick()
+    # then the two that went out are not sent again, and the refused one and the one after it are
+    assert refused == ["imm-2"]
+    assert sorted(sent(redis_client)) == names
+    assert set(PeriodicTask.objects.filter(name__in=names).values_list("total_run_count", flat=True)) == {1}
