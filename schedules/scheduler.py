@@ -14,7 +14,7 @@ from django_celery_beat.models import PeriodicTask, PeriodicTasks
 from django_celery_beat.schedulers import DatabaseScheduler
 
 from schedules import heartbeat
-from schedules.fastpath import ClockedBook, ClockedEntry, Fired, read_rows, record_fired
+from schedules.fastpath import Claim, ClockedBook, ClockedEntry, claim, read_rows, release
 from schedules.lock import BeatLock
 
 logger = logging.getLogger("nexus.beat")
@@ -30,12 +30,17 @@ LOOKBACK = 300.0
 # Right before sending, re-check for edits unless we checked this recently: an entry moved later
 # must not go out at its old time.
 PRESEND_FRESHNESS = 0.05
-# Fired one-offs are disabled in the database in one UPDATE per this many seconds (or entries).
-WRITE_EVERY = 1.0
-WRITE_BATCH = 1000
+# Due one-offs are claimed in the database (one conditional UPDATE per this many) before any is sent.
+CLAIM_BATCH = 1000
 WRITE_LOCK_TIMEOUT_MS = 1000
-# Messages per Redis pipeline when a batch of due entries goes out.
+# Messages per Redis pipeline when a batch of due entries goes out; a chunk whose publish fails is
+# released and sent again once this many seconds have passed (on the next tick after that).
 SEND_CHUNK = 100
+SEND_RETRY = 1.0
+# An entry whose publish failed this many times in a row (a message the broker will never take, not an
+# outage of a few seconds) stays claimed and is left to the reconciler, so it cannot hold up the
+# entries it is sent with forever.
+MAX_SEND_ATTEMPTS = 60
 # Interval, crontab and solar entries are few: re-read them on each change and at least this often.
 STATIC_REFRESH = 300.0
 # After a failed read, keep sending from memory and try the database again this much later.
@@ -52,8 +57,13 @@ class NexusScheduler(DatabaseScheduler):
     Interval, crontab and solar entries take the stock path. Clocked one-offs (every calendar
     event) take a fast path: only those due within a short horizon are in memory, read by an
     indexed range query; a change re-reads that horizon and rebuilds only the entries whose rows
-    differ; due entries go out together through one producer; and fired ones are disabled in one
-    batched UPDATE instead of a save() and a full reload each.
+    differ; due entries are claimed in the database with one conditional UPDATE (which also records
+    them as fired) and only the rows this Beat won go out, together through one producer.
+
+    The claim fences the leader: a Beat that lost the Redis lock between its renewal and its publish
+    (a stall, a partition) finds the rows already claimed by the new leader and sends nothing, so two
+    Beats never both send one entry at one clocked time. Rows whose publish failed are released (made
+    due again) and go out on a later tick, from whichever Beat leads by then.
     """
 
     def __init__(self, *args: object, **kwargs: object) -> None:
@@ -61,16 +71,17 @@ class NexusScheduler(DatabaseScheduler):
         self.horizon = float(getattr(settings, "NEXUS_BEAT_HORIZON", HORIZON))
         self.lookback = float(getattr(settings, "NEXUS_BEAT_LOOKBACK", LOOKBACK))
         self._book = ClockedBook()
-        self._unwritten: list[Fired] = []
-        self._unwritten_since = 0.0
-        self._next_write = 0.0
+        # Claimed by this Beat, not published, and not yet released (the release failed): the rows stay
+        # disabled, so nobody sends them, until a release goes through.
+        self._unreleased: list[tuple[ClockedEntry, datetime]] = []
+        self._attempts: dict[tuple[int, datetime], int] = {}  # failed publishes of an entry, in a row
         self._next_poll = 0.0
         self._polled_at = 0.0
         self._static_at = 0.0
         self._db_retry_at = 0.0
         super().__init__(*args, **kwargs)
-        # Scheduler.apply_async syncs on the first send when _last_sync is unset; fired one-offs have
-        # their own write cadence, and interval entries are synced before every reload.
+        # Scheduler.apply_async syncs on the first send when _last_sync is unset; one-offs are recorded by
+        # their claim, and interval entries are synced before every reload.
         self._last_sync = time.monotonic()
         # Renew well inside the lock's TTL, whatever Beat's own max interval is.
         self.max_interval = min(self.max_interval, settings.NEXUS_BEAT_LOCK_TTL / 3)
@@ -103,8 +114,8 @@ class NexusScheduler(DatabaseScheduler):
                 self._static_at = 0.0
             self._was_leader = leader
         if not leader:
-            # What we sent as leader is a fact; record it (one-offs and interval run times alike) so the
-            # new leader does not send it again.
+            # Record interval run times, and release what we claimed but could not send, so the new leader
+            # sends it.
             self.sync()
             return STANDBY_SLEEP
         try:
@@ -114,7 +125,7 @@ class NexusScheduler(DatabaseScheduler):
         return self._tick_leader(*args, **kwargs)
 
     def close(self) -> None:
-        self.sync()  # record what we sent before another Beat can take the lock
+        self.sync()  # release unsent claims before another Beat can take the lock
         try:
             self._lock.release()
         except (redis.RedisError, AttributeError):
@@ -134,7 +145,7 @@ class NexusScheduler(DatabaseScheduler):
             # standby may have taken over and sent these: renew right before sending, or send nothing.
             if self._still_leader():
                 self._send(self._book.take_due(time.time()))
-        self._write_fired()
+        self._release_unsent()
         # Interval, crontab and solar entries: the stock heap, over self.schedule (those entries only).
         delay = super().tick(*args, **kwargs)
         now = time.time()
@@ -142,8 +153,8 @@ class NexusScheduler(DatabaseScheduler):
         next_due = self._book.next_due()
         if next_due is not None:
             wake.append(next_due - now)
-        if self._unwritten:
-            wake.append(max(self._unwritten_since + WRITE_EVERY, self._next_write) - now)
+        if self._unreleased:
+            wake.append(SEND_RETRY)
         return max(0.0, min(wake))
 
     @property
@@ -203,9 +214,16 @@ class NexusScheduler(DatabaseScheduler):
         rows = read_rows(upper=_utc(upper), lower=None if full else _utc(now - self.lookback))
         result = self._book.load(rows, upper=upper)
         self._book.full = False
-        for pk, name, clocked_time, exc in result.unreadable:
-            logger.error("disabling schedule %s: its arguments or headers are not valid JSON (%r)", name, exc)
-            self._done(pk, clocked_time, None)
+        if result.unreadable:
+            for _pk, name, _clocked_time, exc in result.unreadable:
+                logger.error(
+                    "disabling schedule %s: its arguments or headers are not valid JSON (%r)", name, exc
+                )
+            claim(
+                [Claim(pk, clocked_time, run=False) for pk, _name, clocked_time, _exc in result.unreadable],
+                at=_utc(now),
+                lock_timeout_ms=WRITE_LOCK_TIMEOUT_MS,
+            )
         logger.debug(
             "clocked entries re-read%s: %d added, %d changed, %d removed, %d in the horizon",
             " (all overdue)" if full else "",
@@ -225,56 +243,130 @@ class NexusScheduler(DatabaseScheduler):
             return False
 
     def _send(self, due: list[ClockedEntry]) -> None:
+        for lo in range(0, len(due), CLAIM_BATCH):
+            self._claim_and_send(due[lo : lo + CLAIM_BATCH])
+
+    def _claim_and_send(self, due: list[ClockedEntry]) -> None:
         if not due:
             return
         at = _utc(time.time())
+        expired = {e.pk for e in due if e.expires is not None and e.expires <= at}
+        try:
+            won = claim(
+                [Claim(e.pk, e.clocked_time, run=e.pk not in expired) for e in due],
+                at=at,
+                lock_timeout_ms=WRITE_LOCK_TIMEOUT_MS,
+            )
+        except (DatabaseError, InterfaceError) as exc:
+            # Unclaimed, nothing may go out: hold the entries and claim them again a little later.
+            logger.warning("cannot claim %d due one-offs (%r); retrying in %s s", len(due), exc, SEND_RETRY)
+            self._book.put_back(due, due=time.time() + SEND_RETRY)
+            return
+        if len(won) < len(due):
+            # Claimed by another Beat, or edited (moved, disabled, deleted) since we read them: re-read
+            # now, so an entry moved elsewhere is held at its new time.
+            logger.info(
+                "Scheduler: %d of %d due one-offs were claimed elsewhere or changed; not sending them",
+                len(due) - len(won),
+                len(due),
+            )
+            self._next_poll = 0.0
+        sending = []
+        for entry in due:
+            if entry.pk not in won:
+                continue
+            if entry.pk in expired:
+                logger.info("Scheduler: Not sending expired task %s (%s)", entry.name, entry.task)
+            else:
+                sending.append(entry)
+        failed = []
+        for lo in range(0, len(sending), SEND_CHUNK):
+            failed += self._publish(sending[lo : lo + SEND_CHUNK])
+        if self._attempts:
+            failed_pks = {e.pk for e in failed}
+            for entry in sending:
+                if entry.pk not in failed_pks:
+                    self._attempts.pop((entry.pk, entry.clocked_time), None)
+        retry = []
+        for entry in failed:
+            key = (entry.pk, entry.clocked_time)
+            self._attempts[key] = self._attempts.get(key, 0) + 1
+            if self._attempts[key] < MAX_SEND_ATTEMPTS:
+                retry.append(entry)
+                continue
+            del self._attempts[key]
+            logger.error(
+                "Message Error: giving up on %s after %d failed publishes; left to the reconciler",
+                entry.name,
+                MAX_SEND_ATTEMPTS,
+            )
+        if retry:
+            self._unreleased += [(entry, at) for entry in retry]
+            self._release_unsent()
+
+    def _publish(self, chunk: list[ClockedEntry]) -> list[ClockedEntry]:
+        """Publish a chunk of claimed entries; return those the broker did not take.
+
+        Pipelined (kombu's Producer.batch on a transport that supports it), the chunk is one pipeline,
+        run when the batch context exits: an error before or during that run discards or fails it as a
+        whole, and all of it is sent again. Unpipelined, each message goes out on its own, so those before
+        the one that failed were taken and only the rest are sent again. (A reply lost after the broker
+        ran a publish reads as a failure too: that message may go out twice, which the effects' unique
+        keys absorb, invariant 1.)
+        """
         producer = self.producer
         batch = getattr(producer, "batch", None)  # kombu >= 5.7: pipelined publishes
+        channel = producer.channel
+        pipelined = (
+            batch is not None
+            and hasattr(channel, "create_publish_batch")
+            and getattr(channel, "supports_batch_publish", True)
+        )
+        published = 0
         try:
-            with batch(max_size=SEND_CHUNK) if batch else nullcontext():
-                for entry in due:
-                    expired = entry.expires is not None and entry.expires <= at
-                    # Marked first: whatever happens to the send or the DB write, this Beat run
-                    # sends this one-off (at this clocked time) once.
-                    self._done(entry.pk, entry.clocked_time, None if expired else at)
-                    if expired:
-                        logger.info("Scheduler: Not sending expired task %s (%s)", entry.name, entry.task)
-                        continue
+            # Room for every message: nothing is flushed half way, the pipeline runs once, at the end.
+            with batch(max_size=4 * len(chunk)) if batch else nullcontext():
+                for entry in chunk:
                     logger.info("Scheduler: Sending due task %s (%s)", entry.name, entry.task)
-                    try:
-                        self.apply_async(entry, producer=producer, advance=False)
-                    except Exception:
-                        logger.exception("Message Error: could not send %s", entry.name)
+                    self.apply_async(entry, producer=producer, advance=False)
+                    published += 1
         except Exception:
-            logger.exception("Message Error: could not publish a batch of %d due entries", len(due))
+            failed = chunk if pipelined else chunk[published:]
+            logger.exception(
+                "Message Error: could not publish %d due entries (%s%s); they will be sent again",
+                len(failed),
+                ", ".join(e.name for e in failed[:3]),
+                ", ..." if len(failed) > 3 else "",
+            )
+            return failed
+        return []
 
-    def _done(self, pk: int, clocked_time: datetime, at: datetime | None) -> None:
-        self._book.mark(pk, clocked_time)
-        if not self._unwritten:
-            self._unwritten_since = time.time()
-        self._unwritten.append(Fired(pk=pk, clocked_time=clocked_time, at=at))
-
-    def _write_fired(self, *, force: bool = False) -> None:
-        if not self._unwritten:
+    def _release_unsent(self) -> None:
+        """Make claimed-but-unsent one-offs due again, in the database and (while we lead) in memory."""
+        if not self._unreleased:
             return
-        now = time.time()
-        if not force and (
-            now < self._next_write
-            or (now - self._unwritten_since < WRITE_EVERY and len(self._unwritten) < WRITE_BATCH)
-        ):
-            return
-        batch = self._unwritten
-        try:
-            record_fired(batch, lock_timeout_ms=WRITE_LOCK_TIMEOUT_MS)
-        except (DatabaseError, InterfaceError) as exc:
-            # The entries stay marked as sent in memory, so nothing goes out twice meanwhile.
-            logger.warning("cannot record %d fired one-offs yet (%r); will retry", len(batch), exc)
-            self._next_write = now + WRITE_EVERY
-            return
-        self._unwritten = self._unwritten[len(batch) :]
-        self._book.recorded(batch)
-        self._next_write = 0.0
+        by_at: dict[datetime, list[ClockedEntry]] = {}
+        for entry, at in self._unreleased:
+            by_at.setdefault(at, []).append(entry)
+        kept = []
+        for at, entries in by_at.items():
+            try:
+                released = release(entries, at=at, lock_timeout_ms=WRITE_LOCK_TIMEOUT_MS)
+            except (DatabaseError, InterfaceError) as exc:
+                # The rows stay claimed (disabled): nobody sends them twice meanwhile; try again later.
+                logger.warning("cannot release %d unsent one-offs yet (%r); will retry", len(entries), exc)
+                kept += [(entry, at) for entry in entries]
+                continue
+            if self._lock.held:
+                self._book.put_back([e for e in entries if e.pk in released], due=time.time() + SEND_RETRY)
+            elif released:
+                # Tell the leader (whose memory does not hold these) to re-read: they are due now.
+                try:
+                    PeriodicTasks.update_changed()
+                except (DatabaseError, InterfaceError):
+                    pass  # its next horizon read (at most HORIZON / 2 away) finds them
+        self._unreleased = kept
 
     def sync(self) -> None:
-        self._write_fired(force=True)
+        self._release_unsent()
         super().sync()

@@ -5,62 +5,22 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from django.db import OperationalError, connection
 from django.test.utils import CaptureQueriesContext
-from django_celery_beat.models import ClockedSchedule, IntervalSchedule, PeriodicTask, PeriodicTasks
+from django_celery_beat.models import IntervalSchedule, PeriodicTask, PeriodicTasks
 
 from schedules import entries
 from schedules import scheduler as scheduler_module
-from schedules.scheduler import NexusScheduler
 from tasks.ops import PROBE_PREFIX
+from tests.schedules.helpers import now, one_off, sent
 
 pytestmark = pytest.mark.usefixtures("transactional_db")
 
 
-def now() -> datetime:
-    return datetime.now(tz=UTC)
-
-
-def one_off(
-    name: str, at: datetime, *, task: str = "nexus.ops.mark", queue: str = "calendar"
-) -> PeriodicTask:
-    return PeriodicTask.objects.create(
-        name=name,
-        task=task,
-        clocked=ClockedSchedule.objects.create(clocked_time=at),
-        one_off=True,
-        args=json.dumps([name]),
-        queue=queue,
-    )
-
-
-def sent(redis_client, queue: str = "calendar") -> list[str]:
-    """Names of the Beat entries whose messages wait in a broker queue, oldest first."""
-    messages = [json.loads(raw) for raw in reversed(redis_client.lrange(queue, 0, -1))]
-    return [m["headers"]["periodic_task_name"] for m in messages]
-
-
-@pytest.fixture
-def beat(app, redis_client):
-    """An in-process NexusScheduler on the test database and Redis; the test drives its ticks."""
-    schedulers = []
-
-    def make(**attrs: float) -> NexusScheduler:
-        scheduler = NexusScheduler(app=app)
-        for name, value in attrs.items():
-            setattr(scheduler, name, value)
-        schedulers.append(scheduler)
-        return scheduler
-
-    yield make
-    for scheduler in schedulers:
-        scheduler.close()
-
-
-def test_due_one_offs_are_sent_once_and_disabled_in_one_update(beat, redis_client):
+def test_due_one_offs_are_claimed_in_one_update_and_sent_once(beat, redis_client):
     # given three one-offs that fell due a moment ago and one due tomorrow
     due = now() - timedelta(seconds=1)
     for name in ("a", "b", "c"):
@@ -68,53 +28,56 @@ def test_due_one_offs_are_sent_once_and_disabled_in_one_update(beat, redis_clien
     one_off("later", now() + timedelta(days=1))
     scheduler = beat()
     # when Beat ticks
-    scheduler.tick()
+    with CaptureQueriesContext(connection) as queries:
+        scheduler.tick()
     # then the three go out together, and only they
     assert sorted(sent(redis_client)) == ["a", "b", "c"]
-    # and ticking again (the DB write is not due yet, a reload still sees them enabled) sends nothing more
-    PeriodicTasks.update_changed()
-    scheduler.tick()
-    scheduler.tick()
-    assert sorted(sent(redis_client)) == ["a", "b", "c"]
-    assert PeriodicTask.objects.filter(name__in="abc", enabled=True).count() == 3
-    # when the fired entries are written, it is one UPDATE for all of them
-    with CaptureQueriesContext(connection) as queries:
-        scheduler.sync()
-    updates = [q["sql"] for q in queries if q["sql"].startswith("UPDATE")]
-    assert len(updates) == 1, updates
-    # then each is disabled with its run recorded, and the one due tomorrow is untouched
+    # and all three were claimed (disabled, run recorded) by one conditional UPDATE before going out
+    claims = [q["sql"] for q in queries if q["sql"].startswith("UPDATE") and "RETURNING" in q["sql"]]
+    assert len(claims) == 1, claims
     for task in PeriodicTask.objects.filter(name__in="abc"):
         assert task.enabled is False
         assert task.total_run_count == 1
         assert task.last_run_at is not None
     assert PeriodicTask.objects.get(name="later").enabled is True
+    # and ticking again, after a reload, sends nothing more
+    PeriodicTasks.update_changed()
+    scheduler._next_poll = 0.0
+    scheduler.tick()
+    scheduler.sync()
+    scheduler.tick()
+    assert sorted(sent(redis_client)) == ["a", "b", "c"]
 
 
-def test_a_one_off_is_not_sent_twice_while_its_db_write_fails(beat, redis_client, monkeypatch):
-    # given a due one-off, and a database that refuses the fired-entries write (a lock held elsewhere)
+def test_a_one_off_is_not_sent_while_its_claim_fails_and_once_after(beat, redis_client, monkeypatch):
+    # given a due one-off, and a database that refuses the claim (a lock held elsewhere)
     one_off("slow-write", now() - timedelta(seconds=1))
+    real_claim = scheduler_module.claim
 
-    def refuse(*args: object, **kwargs: object) -> int:
+    def refuse(*args: object, **kwargs: object) -> set[int]:
         raise OperationalError("canceling statement due to lock timeout")
 
-    monkeypatch.setattr(scheduler_module, "record_fired", refuse)
+    monkeypatch.setattr(scheduler_module, "SEND_RETRY", 0.0)
+    monkeypatch.setattr(scheduler_module, "claim", refuse)
     scheduler = beat()
-    # when Beat sends it, tries to record it, and keeps reloading a schedule that still shows it enabled
+    # when Beat ticks, and keeps reloading a schedule that still shows it enabled
     scheduler.tick()
     for _ in range(3):
         PeriodicTasks.update_changed()
+        scheduler._next_poll = 0.0
         scheduler.sync()
         scheduler.tick()
-    # then it went out exactly once
-    assert sent(redis_client) == ["slow-write"]
+    # then nothing went out: an unclaimed entry is never sent
+    assert sent(redis_client) == []
     assert PeriodicTask.objects.get(name="slow-write").enabled is True
-    # and once the database takes the write, the entry is disabled and still not sent again
-    monkeypatch.undo()
-    scheduler.sync()
-    PeriodicTasks.update_changed()
+    # and once the database takes the claim, the entry goes out exactly once
+    monkeypatch.setattr(scheduler_module, "claim", real_claim)
     scheduler.tick()
-    assert PeriodicTask.objects.get(name="slow-write").enabled is False
+    PeriodicTasks.update_changed()
+    scheduler._next_poll = 0.0
+    scheduler.tick()
     assert sent(redis_client) == ["slow-write"]
+    assert PeriodicTask.objects.get(name="slow-write").enabled is False
 
 
 def test_an_entry_moved_later_is_not_sent_at_its_old_time(beat, redis_client):

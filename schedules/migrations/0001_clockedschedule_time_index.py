@@ -1,6 +1,8 @@
 """An index on django-celery-beat's ClockedSchedule.clocked_time: NexusScheduler reads a short horizon of
 clocked one-offs by time, which without it is a scan of every calendar event (43 ms vs 0.12 ms per read
-at 1,000,000 events on PostgreSQL; docs/benchmarks.md)."""
+at 1,000,000 events on PostgreSQL; docs/benchmarks.md).
+
+It used to be core's migration 0001; IF NOT EXISTS makes this a no-op on a database that has it from there."""
 
 from django.db import migrations
 
