@@ -1,4 +1,5 @@
-"""Shared fixtures: the session's Redis, and real worker and Beat processes on it and the test database."""
+"""Shared fixtures: the pinned clock, the session's Redis, and real worker and Beat processes on it and
+the test database."""
 
 from __future__ import annotations
 
@@ -7,11 +8,13 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import redis as redis_lib
+import time_machine
 from django.conf import settings
 from django.db import connection
 
@@ -66,6 +69,26 @@ def worker_argv() -> list[str]:
         "--without-mingle",
         "--without-gossip",
     ]
+
+
+# "Now" for every test that pins the clock (invariant 10, one clock): a Tuesday some weeks before the
+# calendars the domain tests write in early 2027 (the first cohort starts Monday 2027-01-04), so each of
+# those events is still in the future, whatever today's date is on the machine running the suite.
+PINNED_NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def pinned_now() -> Iterator[datetime]:
+    """Freeze this process's clock at PINNED_NOW for one test, and give that instant to the test.
+
+    time-machine patches datetime.now/utcnow, date.today, time.time and friends, so Django's
+    timezone.now, the services, the admin, management commands and the test client all read PINNED_NOW.
+    The clock does not tick: an instant computed from "now" is exact, and a test may assert on it.
+    Only this process is pinned: the worker and Beat that tests/e2e starts read the real clock, so
+    those tests must not use this fixture and write their dates relative to the real now instead.
+    """
+    with time_machine.travel(PINNED_NOW, tick=False):
+        yield PINNED_NOW
 
 
 def process_env() -> dict[str, str]:

@@ -92,7 +92,9 @@ class CohortFactory(factory.django.DjangoModelFactory):
 
     program = factory.SubFactory(ProgramFactory)
     name = factory.Sequence(lambda n: f"Cohort {n}")
-    start_date = date(2027, 1, 4)  # a Monday
+    # A Monday, five weeks after tests.conftest.PINNED_NOW: a test that syncs this cohort's calendar
+    # pins the clock (pinned_now) so its events are still ahead whatever today's date is.
+    start_date = date(2027, 1, 4)
     timezone = "Africa/Lagos"
     anchors = factory.LazyFunction(dict)
 

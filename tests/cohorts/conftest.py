@@ -1,4 +1,4 @@
-"""Fixtures for calendar tests: a small program loaded through the real loader."""
+"""Fixtures for calendar tests: the pinned clock, and a small program loaded through the real loader."""
 
 from datetime import date
 
@@ -45,6 +45,17 @@ SMALL_PROGRAM = {
         },
     ],
 }
+
+
+@pytest.fixture(autouse=True)
+def _pin_the_clock(pinned_now):
+    """Every calendar test runs at tests.conftest.PINNED_NOW (2026-12-01 12:00 UTC), before its 2027 dates.
+
+    Their calendars (a cohort starting 2027-01-04 in Lagos, one starting 2027-03-08 in New York) keep
+    exact UTC instants and real DST transitions to assert on; the services read "now" to decide which
+    events are past, so without this the tests would fail once the machine's clock passes those dates.
+    """
+    return pinned_now
 
 
 @pytest.fixture

@@ -1,9 +1,11 @@
 """A cohort's calendar in Beat: materialisation, zones, validation, edits, pause/resume, delete."""
 
+import time
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 from django_celery_beat.models import ClockedSchedule, PeriodicTask
 
 from cohorts import services
@@ -19,6 +21,19 @@ def entry(cohort, key):
 
 def utc(*args):
     return datetime(*args, tzinfo=UTC)
+
+
+def test_calendar_tests_run_at_the_pinned_now_before_their_2027_dates(pinned_now, make_cohort):
+    # given the clock pinned for every calendar test (tests/cohorts/conftest.py), whatever today's date is
+    assert pinned_now == utc(2026, 12, 1, 12, 0) == timezone.now() == datetime.now(tz=UTC)
+    assert time.time() == pinned_now.timestamp()
+    # when a cohort starting 2027-01-04 is created
+    cohort = make_cohort()
+    # then the services see every one of its events ahead, so Beat has each of them armed
+    assert all(e.fire_at > pinned_now for e in cohort.events.all())
+    assert all(
+        PeriodicTask.objects.filter(name__startswith=f"cohort-{cohort.pk}:").values_list("enabled", flat=True)
+    )
 
 
 def test_creating_a_cohort_puts_every_event_into_beat_as_a_one_off(make_cohort):

@@ -151,7 +151,7 @@ def test_submission_create_accepts_inside_the_window_and_refuses_outside(make_co
         run("submission_create", *args)
     event = cohort.events.get(key="open:p0")
     effects.calendar_event_fire(cohort_id=cohort.pk, key="open:p0", now=event.fire_at)
-    # the window is open (the calendar is in 2027; "now" is before the cut-off)
+    # the window is open (the calendar is in 2027; the pinned "now", 2026-12-01, is before the cut-off)
     assert "submitted p0 for ada@example.com at abc1234 (on time)" in run("submission_create", *args)
     with pytest.raises(CommandError, match="--sha: A commit SHA is 7 to 40"):
         run("submission_create", *args[:-1], "xyz")

@@ -259,6 +259,8 @@ def test_program_export_with_no_programs_says_none_are_loaded():
 
 
 def _cohort(program: Program):
+    # Starts 2027-01-04: a test that makes one pins the clock before it (pinned_now), so the cohort's
+    # events are all still ahead and Beat's entries stay enabled whatever today's date is.
     return cohort_create(
         program=program,
         name="Lagos 2027",
@@ -275,6 +277,7 @@ def _unlock_of(cohort, unit_key: str) -> tuple[datetime, datetime, datetime]:
 
 
 @pytest.mark.django_db
+@pytest.mark.usefixtures("pinned_now")
 def test_program_load_moves_the_cohort_calendar_and_its_beat_entry(tmp_path):
     # given the shipped program and a cohort starting Monday 4 January 2027 in Lagos (UTC+1, no DST)
     load(SHIPPED)
@@ -301,6 +304,7 @@ def test_program_load_moves_the_cohort_calendar_and_its_beat_entry(tmp_path):
 
 
 @pytest.mark.django_db
+@pytest.mark.usefixtures("pinned_now")
 def test_program_load_drops_the_events_and_beat_entries_of_a_removed_unit(tmp_path):
     # given the shipped program and a cohort
     load(SHIPPED)
@@ -325,6 +329,7 @@ def test_program_load_drops_the_events_and_beat_entries_of_a_removed_unit(tmp_pa
 
 
 @pytest.mark.django_db
+@pytest.mark.usefixtures("pinned_now")
 def test_program_load_refuses_an_edit_a_cohort_calendar_cannot_take_and_changes_nothing(tmp_path):
     # given the shipped program and a cohort
     load(SHIPPED)
