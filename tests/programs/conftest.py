@@ -1,3 +1,3 @@
 """Fixtures shared with the calendar tests: a small program and its cohorts."""
 
-from tests.cohorts.conftest import _pin_the_clock, make_cohort, small_program  # noqa: F401 - fixtures
+from tests.cohorts.conftest import make_cohort, small_program  # noqa: F401 - fixtures

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 import pytest
 from django_celery_beat.models import PeriodicTask
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("pinned_now")]
 
 
 def utc(*args):
