@@ -51,7 +51,18 @@ def session_redis() -> Iterator[str]:
         os.environ.pop("REDIS_URL", None)
 
 
-def worker_argv() -> list[str]:
+def wait_for(predicate, timeout: float, what: str, procs=(), *, every: float = 0.1) -> None:
+    """Poll predicate until it holds; on timeout, fail showing the tail of each process's log."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(every)
+    logs = "\n".join(f"--- {p.name} ---\n{p.log()[-3000:]}" for p in procs)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}\n{logs}")
+
+
+def worker_argv(concurrency: int = 2) -> list[str]:
     """A real `celery -A config worker` on every Nexus queue (the queues settings declare)."""
     return [
         CELERY,
@@ -63,9 +74,9 @@ def worker_argv() -> list[str]:
         "-Q",
         ",".join(settings.NEXUS_QUEUES),
         "-c",
-        "2",
+        str(concurrency),
         "-n",
-        f"test-{os.getpid()}@%h",
+        f"test-{os.getpid()}-{concurrency}@%h",
         "--without-mingle",
         "--without-gossip",
     ]

@@ -6,7 +6,6 @@ import time
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from django.conf import settings
 
 from cohorts import services
 from cohorts.models import Release
@@ -14,7 +13,7 @@ from notifications.models import Notification
 from programs.services import program_load
 from submissions.models import WindowTransition
 from tasks.calendar import fire_event
-from tests.conftest import CELERY
+from tests.conftest import CELERY, wait_for, worker_argv
 
 pytestmark = pytest.mark.e2e
 
@@ -42,16 +41,6 @@ PROGRAM = {
         {"key": "week-2", "title": "Week 2", "unlock": "week 2 mon 09:00"},
     ],
 }
-
-
-def wait_for(predicate, timeout, what, logs=()):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    detail = "\n".join(f"--- {p.name} ---\n{p.log()[-3000:]}" for p in logs)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}\n{detail}")
 
 
 def monday_this_week() -> date:
@@ -155,25 +144,7 @@ def test_after_beat_downtime_overdue_events_run_in_due_order_on_parallel_workers
     wait_for(lambda: datetime.now(tz=UTC) > last + timedelta(seconds=1), 30, "the whole calendar to fall due")
     # when a worker with four processes and Beat start: Beat sends every overdue entry at once (the
     # default re-arm window, no reconciler needed)
-    worker = start_process(
-        "worker",
-        [
-            CELERY,
-            "-A",
-            "config",
-            "worker",
-            "-l",
-            "INFO",
-            "-Q",
-            ",".join(settings.NEXUS_QUEUES),
-            "-c",
-            "4",
-            "-n",
-            f"par-{os.getpid()}@%h",
-            "--without-mingle",
-            "--without-gossip",
-        ],
-    )
+    worker = start_process("worker", worker_argv(concurrency=4))
     worker.wait_for_line("ready.", timeout=60)
     beat = start_process("beat", [CELERY, "-A", "config", "beat", "-l", "INFO"])
     wait_for(

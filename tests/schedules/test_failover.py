@@ -16,20 +16,10 @@ import redis as redis_lib
 from django.conf import settings
 from django_celery_beat.models import PeriodicTask
 
-from tests.conftest import CELERY
+from tests.conftest import CELERY, wait_for
 from tests.schedules.helpers import now, one_off, sent
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("transactional_db")]
-
-
-def wait_for(predicate, timeout: float, what: str, procs=()) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    logs = "\n".join(f"--- {p.name} ---\n{p.log()[-3000:]}" for p in procs)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}\n{logs}")
 
 
 def sends(client, prefix: str) -> Counter:
