@@ -1,4 +1,4 @@
-"""Admin for cohorts: saving goes through the services, so Beat follows every edit."""
+"""The Cohort page: edits go through cohort_create / cohort_update; pause and resume actions."""
 
 import copy
 
@@ -9,14 +9,8 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from cohorts import calendar, services, sync
-from cohorts.models import Cohort, CohortEvent, Enrollment, Extension, Release
-
-
-class EnrollmentInline(admin.TabularInline):
-    model = Enrollment
-    fields = ("email", "user", "timezone", "github_login", "group")
-    raw_id_fields = ("user",)
-    extra = 0
+from cohorts.admin.learners import EnrollmentInline
+from cohorts.models import Cohort
 
 
 class CohortForm(forms.ModelForm):
@@ -93,106 +87,3 @@ class CohortAdmin(admin.ModelAdmin):
                 self.message_user(request, f"{cohort}: {'; '.join(exc.messages)}", messages.ERROR)
             else:
                 self.message_user(request, f"{cohort}: {verb}")
-
-
-class CohortEventForm(forms.ModelForm):
-    class Meta:
-        model = CohortEvent
-        fields = ("override_at",)
-
-    def clean(self) -> dict:
-        data = super().clean()
-        event = self.instance
-        if event.done_at is not None:
-            raise forms.ValidationError({"override_at": f"{event.key} already happened; it cannot move."})
-        if not self.errors:
-            calendar.check(event.cohort, move=(event.key, data.get("override_at")))
-        return data
-
-
-@admin.register(CohortEvent)
-class CohortEventAdmin(admin.ModelAdmin):
-    """Staff move one event for one cohort by setting override_at; Beat follows within seconds."""
-
-    form = CohortEventForm
-
-    list_display = (
-        "cohort",
-        "key",
-        "kind",
-        "local_time",
-        "scheduled_at",
-        "override_at",
-        "fire_at",
-        "done_at",
-    )
-    list_filter = ("kind", "cohort")
-    search_fields = ("key", "subject")
-    fields = (
-        "cohort",
-        "key",
-        "kind",
-        "subject",
-        "enrollment",
-        "local_time",
-        "scheduled_at",
-        "override_at",
-        "fire_at",
-        "done_at",
-    )
-    readonly_fields = tuple(name for name in fields if name != "override_at")  # the one thing staff move
-
-    @admin.display(description="local time (cohort's zone)")
-    def local_time(self, event: CohortEvent) -> str:
-        return event.cohort.local(event.at).strftime("%a %Y-%m-%d %H:%M %Z")
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False  # events come from the program; move one, or edit the program
-
-    def save_model(self, request: HttpRequest, obj: CohortEvent, form, change: bool) -> None:
-        services.cohort_event_move(event=obj, at=obj.override_at)
-
-
-class ExtensionForm(forms.ModelForm):
-    class Meta:
-        model = Extension
-        fields = services.EXTENSION_FIELDS
-
-    def _post_clean(self) -> None:
-        super()._post_clean()
-        if not self.errors:
-            # The service's rules (at least as lenient as the cohort's effective window) as form errors.
-            try:
-                services.extension_validate(self.instance)
-            except ValidationError as exc:
-                self._update_errors(exc)
-
-
-@admin.register(Extension)
-class ExtensionAdmin(admin.ModelAdmin):
-    list_display = ("cohort", "project", "enrollment", "group", "due_at", "cutoff_at", "granted_by")
-    list_filter = ("cohort",)
-    raw_id_fields = ("enrollment",)
-    form = ExtensionForm
-
-    def save_model(self, request: HttpRequest, obj: Extension, form, change: bool) -> None:
-        data = {name: form.cleaned_data[name] for name in services.EXTENSION_FIELDS}
-        if change:
-            # Re-syncs the extension's cohort, and its former one when it moved to another cohort.
-            services.extension_update(extension=obj, **data)
-        else:
-            obj.pk = services.extension_grant(**data, granted_by=request.user).pk
-        obj.refresh_from_db()
-
-    def delete_model(self, request: HttpRequest, obj: Extension) -> None:
-        services.extension_revoke(extension=obj)
-
-    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
-        for extension in queryset:
-            services.extension_revoke(extension=extension)
-
-
-@admin.register(Release)
-class ReleaseAdmin(admin.ModelAdmin):
-    list_display = ("cohort", "unit", "released_at")
-    list_filter = ("cohort",)
