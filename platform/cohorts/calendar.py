@@ -24,6 +24,7 @@ KIND_ORDER = {kind.value: index for index, kind in enumerate(Kind)}
 class PlannedEvent:
     key: EventKey
     at: datetime  # calendar instant, UTC
+    anchor: str | None = None  # the cohort anchor its template date counts from, if any
 
     @property
     def name(self) -> str:
@@ -135,7 +136,7 @@ def plan(cohort: Cohort, overrides: Overrides | None = None) -> list[PlannedEven
     events: list[PlannedEvent] = []
     for unit in program.units.all():
         at = resolve(cohort, unit.unlock, what=f"unit '{unit.key}'")
-        events.append(PlannedEvent(EventKey(Kind.UNLOCK, unit.key), at))
+        events.append(PlannedEvent(EventKey(Kind.UNLOCK, unit.key), at, _anchor(unit.unlock)))
     projects: list[Project] = list(program.projects.select_related("program"))
     windows = {p.pk: cohort_window(cohort, p, overrides) for p in projects}
     enrollments = list(cohort.enrollments.all()) if cohort.pk else []
@@ -144,7 +145,7 @@ def plan(cohort: Cohort, overrides: Overrides | None = None) -> list[PlannedEven
     by_id = {p.pk: p for p in projects}
     for project in projects:
         window = windows[project.pk]
-        events.append(PlannedEvent(EventKey(Kind.OPEN, project.key), window.opens))
+        events.append(PlannedEvent(EventKey(Kind.OPEN, project.key), window.opens, _anchor(project.opens)))
         events.extend(_window_events(cohort, project, window, None))
     for (pid, eid), window in sorted(extended.items()):
         events.extend(_window_events(cohort, by_id[pid], window, eid))
@@ -164,10 +165,20 @@ def _window_events(cohort: Cohort, project: Project, window: Window, eid: int | 
                 }
             ) from None
         if at >= window.opens:  # a reminder before the window opens would remind of nothing
-            out.append(PlannedEvent(EventKey(Kind.REMIND, project.key, format_duration(offset), eid), at))
-    out.append(PlannedEvent(EventKey(Kind.DUE, project.key, None, eid), window.due))
-    out.append(PlannedEvent(EventKey(Kind.CLOSE, project.key, None, eid), window.cutoff))
+            key = EventKey(Kind.REMIND, project.key, format_duration(offset), eid)
+            out.append(PlannedEvent(key, at, _anchor(project.due)))
+    out.append(PlannedEvent(EventKey(Kind.DUE, project.key, None, eid), window.due, _anchor(project.due)))
+    out.append(
+        PlannedEvent(EventKey(Kind.CLOSE, project.key, None, eid), window.cutoff, _anchor(project.cutoff))
+    )
     return out
+
+
+def _anchor(text: str) -> str | None:
+    try:
+        return RelativeDate.parse(text).anchor
+    except RelativeDateError:
+        return None
 
 
 def validate(cohort: Cohort, events: list[PlannedEvent], overrides: Overrides) -> None:
@@ -178,7 +189,11 @@ def validate(cohort: Cohort, events: list[PlannedEvent], overrides: Overrides) -
     for event in events:
         when = at[event.name]
         if when < start:
-            field = "override_at" if event.name in overrides else "start_date"
+            # Blame what the staff member can change: the moved event, the anchor it counts from, or
+            # the start date.
+            field = (
+                "override_at" if event.name in overrides else ("anchors" if event.anchor else "start_date")
+            )
             raise ValidationError(
                 {
                     field: f"{event.name} falls on {local_text(cohort, when)}, before the cohort starts on "

@@ -78,3 +78,22 @@ def test_a_non_finite_speed_is_refused_naming_the_field(make_cohort):
     with pytest.raises(ValidationError) as refused:
         services.cohort_update(cohort=cohort, speed=float("nan"))
     assert "speed" in refused.value.message_dict
+
+
+def test_an_anchor_that_puts_an_event_before_the_start_is_blamed_on_the_anchor(small_program):
+    from datetime import date
+
+    from django.core.exceptions import ValidationError
+
+    # when the demo day is set before the cohort even starts
+    with pytest.raises(ValidationError) as refused:
+        services.cohort_create(
+            program=small_program,
+            name="Early demo",
+            start_date=date(2027, 1, 4),
+            timezone="Africa/Lagos",
+            anchors={"demo_day": "2026-12-01"},
+        )
+    # then the anchor is named as the field to fix, not the start date
+    assert list(refused.value.message_dict) == ["anchors"]
+    assert "due:demo falls on 2026-11-30 18:00 WAT" in refused.value.message_dict["anchors"][0]
