@@ -3,7 +3,10 @@ program edits; every one that changes a date re-syncs the calendar into Beat in 
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
@@ -12,12 +15,15 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from cohorts import calendar
+from cohorts.keys import EventKey
 from cohorts.models import Cohort, CohortEvent, Enrollment, Extension, beat_entry_prefix
 from cohorts.sync import cohort_calendar_sync, lock
 from core import clock
 from programs.models import Program, Project, Unit
 from programs.services import LoadResult, program_load
 from schedules import entries
+
+Kind = CohortEvent.Kind
 
 # --- cohorts ------------------------------------------------------------------------------------
 
@@ -181,6 +187,10 @@ def cohort_event_move(*, event: CohortEvent, at: datetime | None) -> CohortEvent
 # --- learners and extensions --------------------------------------------------------------------
 
 
+def _already_enrolled(cohort: Cohort, email: str) -> ValidationError:
+    return ValidationError({"email": f"{email} is already enrolled in {cohort}."})
+
+
 @transaction.atomic
 def enrollment_create(
     *,
@@ -189,22 +199,38 @@ def enrollment_create(
     timezone: str = "",
     github_login: str = "",
     group: str = "",
+    name: str = "",
+    resync: bool = True,
 ) -> Enrollment:
     """Enrol a learner (creating the user account by email if needed); a learner who joins a group
-    with an extension gets its dates at once."""
+    with an extension gets its dates at once (resync=False: the caller re-syncs once for many)."""
+    email = (email or "").strip().lower()
+    if not email:
+        raise ValidationError({"email": "Give the learner's email address."})
+    try:  # the address first: an account is never created for text that is not one
+        Enrollment._meta.get_field("email").run_validators(email)
+    except ValidationError as exc:
+        raise ValidationError({"email": exc.messages}) from exc
+    if cohort.enrollments.filter(email=email).exists():
+        raise _already_enrolled(cohort, email)
     user_model = get_user_model()
-    user, _ = user_model.objects.get_or_create(username=email.lower(), defaults={"email": email.lower()})
+    first, _, last = (name or "").strip().partition(" ")
+    user, created = user_model.objects.get_or_create(
+        username=email, defaults={"email": email, "first_name": first[:150], "last_name": last[:150]}
+    )
+    if not created and cohort.enrollments.filter(user=user).exists():
+        raise _already_enrolled(cohort, email)
     enrollment = Enrollment(
         cohort=cohort,
         user=user,
-        email=email.lower(),
-        timezone=timezone,
-        github_login=github_login,
-        group=group,
+        email=email,
+        timezone=timezone.strip(),
+        github_login=github_login.strip(),
+        group=group.strip(),
     )
     enrollment.full_clean()
     enrollment.save()
-    if group and cohort.extensions.filter(group=group).exists():
+    if resync and enrollment.group and cohort.extensions.filter(group=enrollment.group).exists():
         cohort_calendar_sync(cohort=cohort)
     return enrollment
 
@@ -220,11 +246,15 @@ def enrollment_update(*, enrollment: Enrollment, **changes: Any) -> Enrollment:
     unknown = set(changes) - set(ENROLLMENT_FIELDS)
     if unknown:
         raise ValueError(f"cannot change {', '.join(sorted(unknown))} with enrollment_update")
+    if "email" in changes:
+        changes["email"] = (changes["email"] or "").strip().lower()
     lock(enrollment.cohort_id)
     current = Enrollment.objects.select_for_update().get(pk=enrollment.pk)
     changed = {name: value for name, value in changes.items() if getattr(current, name) != value}
     if not changed:
         return current
+    if "email" in changed and current.cohort.enrollments.filter(email=changed["email"]).exists():
+        raise _already_enrolled(current.cohort, changed["email"])
     for name, value in changed.items():
         setattr(current, name, value)
     current.full_clean()
@@ -232,6 +262,112 @@ def enrollment_update(*, enrollment: Enrollment, **changes: Any) -> Enrollment:
     if "group" in changed:
         cohort_calendar_sync(cohort=current.cohort)
     return current
+
+
+IMPORT_MAX_ROWS = 5000
+IMPORT_MAX_BYTES = 1024 * 1024
+IMPORT_COLUMNS = ("email", "name", "timezone", "github_login", "group")
+_HEADER_WORDS = {"email", "e-mail", "mail"}
+
+
+@dataclass
+class ImportRow:
+    """One line of a pasted learner list, with what is wrong with it (empty: it can be enrolled)."""
+
+    line: int
+    email: str = ""
+    name: str = ""
+    timezone: str = ""
+    github_login: str = ""
+    group: str = ""
+    errors: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def values(self) -> dict[str, str]:
+        return {name: getattr(self, name) for name in IMPORT_COLUMNS}
+
+
+@dataclass
+class ImportResult:
+    enrolled: list[Enrollment]
+    refused: list[ImportRow]
+
+
+def enrollment_rows_parse(*, cohort: Cohort, text: str) -> list[ImportRow]:
+    """CSV text (email, name, zone, GitHub login, group; header optional) as rows, each checked:
+    bad email, unknown zone, bad login, a duplicate in the file, already enrolled. Too much text is a
+    ValidationError on "csv" before anything is read."""
+    if len(text.encode("utf-8", errors="replace")) > IMPORT_MAX_BYTES:
+        raise ValidationError({"csv": f"The list is over {IMPORT_MAX_BYTES // 1024} KiB; split it."})
+    try:
+        lines = list(csv.reader(io.StringIO(text)))
+    except csv.Error as exc:
+        raise ValidationError({"csv": f"This is not CSV text: {exc}."}) from exc
+    numbered = [(number, cells) for number, cells in enumerate(lines, 1) if any(c.strip() for c in cells)]
+    if numbered and numbered[0][1][0].strip().lower() in _HEADER_WORDS:
+        numbered = numbered[1:]
+    if len(numbered) > IMPORT_MAX_ROWS:
+        raise ValidationError(
+            {"csv": f"The list has {len(numbered)} rows; at most {IMPORT_MAX_ROWS} at once."}
+        )
+    if not numbered:
+        raise ValidationError({"csv": "The list is empty: one learner per line, email first."})
+    rows = []
+    for number, cells in numbered:
+        cells = [c.strip() for c in cells]
+        row = ImportRow(line=number, **dict(zip(IMPORT_COLUMNS, cells, strict=False)))
+        if len(cells) > len(IMPORT_COLUMNS):
+            row.errors["line"] = f"{len(cells)} columns; expected at most {len(IMPORT_COLUMNS)}"
+        rows.append(row)
+    enrolled = set(cohort.enrollments.values_list("email", flat=True))
+    enrollment_rows_check(rows=rows, enrolled=enrolled)
+    return rows
+
+
+def enrollment_rows_check(*, rows: list[ImportRow], enrolled: set[str]) -> None:
+    """Fill each row's errors (field -> message); the first row of an address wins, later ones are
+    duplicates."""
+    seen: dict[str, int] = {}
+    for row in rows:
+        row.email = row.email.lower()
+        candidate = Enrollment(
+            email=row.email, timezone=row.timezone, github_login=row.github_login, group=row.group
+        )
+        for name in ("email", "timezone", "github_login", "group"):
+            try:
+                value = getattr(candidate, name)
+                if name == "email" and not value:
+                    raise ValidationError("Give the learner's email address.")
+                candidate._meta.get_field(name).clean(value, candidate)
+            except ValidationError as exc:
+                row.errors.setdefault(name, " ".join(exc.messages))
+        if "email" in row.errors:
+            continue
+        if row.email in enrolled:
+            row.errors["email"] = "already enrolled in this cohort"
+        elif row.email in seen:
+            row.errors["email"] = f"duplicate of line {seen[row.email]}"
+        else:
+            seen[row.email] = row.line
+
+
+@transaction.atomic
+def enrollments_import(*, cohort: Cohort, rows: list[ImportRow]) -> ImportResult:
+    """Enrol every valid row in one transaction (rows are checked again: the list may have been
+    previewed a while ago), then re-sync the calendar once: group extensions reach the newcomers."""
+    cohort = lock(cohort)
+    rows = [ImportRow(line=row.line, **row.values()) for row in rows]
+    enrollment_rows_check(rows=rows, enrolled=set(cohort.enrollments.values_list("email", flat=True)))
+    enrolled = []
+    for row in rows:
+        if row.ok:
+            enrolled.append(enrollment_create(cohort=cohort, **row.values(), resync=False))
+    if enrolled:
+        cohort_calendar_sync(cohort=cohort)
+    return ImportResult(enrolled=enrolled, refused=[row for row in rows if not row.ok])
 
 
 def extension_validate(extension: Extension) -> None:
@@ -255,6 +391,90 @@ def extension_validate(extension: Extension) -> None:
         )
 
 
+def extension_find(
+    *, cohort: Cohort, project: Project, enrollment: Enrollment | None = None, group: str = ""
+) -> Extension | None:
+    """The extension already granted to this learner (or group) for this project, if any."""
+    found = Extension.objects.filter(cohort=cohort, project=project)
+    found = found.filter(enrollment=enrollment) if enrollment is not None else found.filter(group=group)
+    return found.order_by("created_at", "pk").first()
+
+
+def learner_current_window(*, enrollment: Enrollment, project: Project) -> calendar.Window:
+    """The window the calendar gives this learner now: their own (extended) due and close events as
+    stored (staff may have moved those), else the cohort's effective window."""
+    cohort = enrollment.cohort
+    base = calendar.cohort_window(cohort, project, calendar.overrides_of(cohort))
+    own = {kind: str(EventKey(kind, project.key, None, enrollment.pk)) for kind in (Kind.DUE, Kind.CLOSE)}
+    at = {
+        e.key: e.at
+        for e in CohortEvent.objects.filter(cohort=cohort, program_id=cohort.program_id, key__in=own.values())
+    }
+    return calendar.Window(
+        opens=base.opens,
+        due=at.get(own[Kind.DUE], base.due),
+        cutoff=at.get(own[Kind.CLOSE], base.cutoff),
+        grace=base.grace,
+    )
+
+
+def extension_check_later(extension: Extension) -> None:
+    """A grant must give every learner it applies to (the learner, or each member of the group) a later
+    due or a later cut-off than their current window (their extensions included): one that changes
+    nothing for someone is refused, naming them and what they already have."""
+    cohort = extension.cohort
+    if extension.enrollment_id:
+        members = [extension.enrollment]
+    else:
+        members = list(cohort.enrollments.filter(group=extension.group).order_by("email"))
+    covered = []
+    for member in members:
+        current = learner_current_window(enrollment=member, project=extension.project)
+        if extension.due_at <= current.due and extension.cutoff_at <= current.cutoff:
+            covered.append((member, current))
+    if not covered:
+        return
+    who = "; ".join(
+        f"{m.email} already has due {calendar.local_text(cohort, w.due)}, "
+        f"cut-off {calendar.local_text(cohort, w.cutoff)}"
+        for m, w in covered[:5]
+    )
+    more = f" (and {len(covered) - 5} more)" if len(covered) > 5 else ""
+    message = f"Not later than the current window: {who}{more}. Give a later due or cut-off."
+    raise ValidationError({"due_at": message, "cutoff_at": message})
+
+
+def extension_check_not_past(extension: Extension, *, now: datetime | None = None) -> None:
+    """A due or cut-off already past (in the cohort's calendar time) is refused: carrying it out at once
+    must be asked for explicitly."""
+    cohort = extension.cohort
+    calendar_now = cohort.calendar_now(now or clock.now())
+    errors = {
+        name: f"{calendar.local_text(cohort, getattr(extension, name))} is already past; "
+        'tick "carry it out now" to grant it anyway.'
+        for name in ("due_at", "cutoff_at")
+        if getattr(extension, name) is not None and getattr(extension, name) <= calendar_now
+    }
+    if errors:
+        raise ValidationError(errors)
+
+
+def extension_grant_check(extension: Extension, *, carry_out_now: bool = False) -> Extension | None:
+    """Everything extension_grant refuses, without writing. Returns the extension a grant would edit
+    (one already given to the same learner or group for the same project), if any."""
+    extension_validate(extension)
+    existing = extension_find(
+        cohort=extension.cohort,
+        project=extension.project,
+        enrollment=extension.enrollment,
+        group=extension.group,
+    )
+    if not carry_out_now:
+        extension_check_not_past(extension)
+    extension_check_later(extension)
+    return existing
+
+
 @transaction.atomic
 def extension_grant(
     *,
@@ -266,8 +486,14 @@ def extension_grant(
     enrollment: Enrollment | None = None,
     group: str = "",
     granted_by: object | None = None,
+    carry_out_now: bool = False,
 ) -> Extension:
-    """Give a learner or a group a later due and cut-off; their reminders and window move with it."""
+    """Give a learner or a group a later due and cut-off; their reminders and window move with it.
+
+    A second grant for the same learner (or group) and project edits the first instead of piling up.
+    It must give each learner it applies to something later than their current window; a time already
+    past is refused unless carry_out_now (the calendar then carries it out at once, in due order).
+    """
     cohort = lock(cohort)
     extension = Extension(
         cohort=cohort,
@@ -279,8 +505,15 @@ def extension_grant(
         reason=reason,
         granted_by=granted_by,
     )
-    extension_validate(extension)
-    extension.save()
+    existing = extension_grant_check(extension, carry_out_now=carry_out_now)
+    if existing is not None:
+        existing = Extension.objects.select_for_update().get(pk=existing.pk)
+        existing.due_at, existing.cutoff_at, existing.reason = due_at, cutoff_at, reason
+        existing.granted_by = granted_by or existing.granted_by
+        existing.save(update_fields=["due_at", "cutoff_at", "reason", "granted_by"])
+        extension = existing
+    else:
+        extension.save()
     cohort_calendar_sync(cohort=cohort)
     return extension
 

@@ -154,7 +154,8 @@ def test_the_extension_admin_refuses_what_extension_grant_refuses(make_cohort, a
     # and a valid one goes through extension_grant: bob's own events are in the calendar at once
     data.update(cutoff_at_0="2027-01-13")
     assert admin_client.post("/admin/cohorts/extension/add/", data).status_code == 302
-    assert cohort.events.get(key=f"close:p0@{bob.pk}").at == utc(2027, 1, 13, 17, 0)
+    # (typed in the cohort's zone: 17:00 in Lagos is 16:00 UTC)
+    assert cohort.events.get(key=f"close:p0@{bob.pk}").at == utc(2027, 1, 13, 16, 0)
 
 
 def test_moving_an_extension_to_another_cohort_resyncs_both(make_cohort, admin_client):
