@@ -42,16 +42,16 @@ clean:
 # Re-locking (README "Dependencies"). pip-tools is needed only here, in a venv of its own (installed on
 # first use; a rebuilt .venv drops it and the next `make lock` installs it again), never to install.
 #   make lock                    re-resolve within pyproject's ranges, keeping every pin still allowed
-#   make lock UPGRADE=celery     also move these packages (space-separated; `kombu==5.5.4` picks a version)
+#   make lock UPGRADE=celery     also move these packages (space-separated; `kombu==X.Y.Z` picks a version)
 #   make upgrade                 move everything to the newest versions the ranges allow
 # The lock is resolved against PyPI alone: a machine's pip config (local mirrors, find-links) is ignored,
 # so the hashes are PyPI's, for every file of each version (other platforms, the python:3.11-slim image).
 # dev.txt is constrained by base.txt, so the image runs the versions CI tested.
 LOCK_TOOLS := $(VENV)/lock-tools
 PIP_TOOLS := pip-tools==7.6.2
-PIP_COMPILE = env -u PIP_FIND_LINKS -u PIP_INDEX_URL -u PIP_EXTRA_INDEX_URL -u PIP_CONSTRAINT CUSTOM_COMPILE_COMMAND="make lock" \
-	PIP_CONFIG_FILE=/dev/null $(LOCK_TOOLS)/bin/pip-compile --quiet --generate-hashes --allow-unsafe \
-	--strip-extras --no-emit-index-url --no-emit-find-links $(LOCK_FLAGS) \
+PIP_COMPILE = env -u PIP_FIND_LINKS -u PIP_INDEX_URL -u PIP_EXTRA_INDEX_URL -u PIP_CONSTRAINT \
+	PIP_CONFIG_FILE=/dev/null CUSTOM_COMPILE_COMMAND="make lock" $(LOCK_TOOLS)/bin/pip-compile --quiet \
+	--generate-hashes --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links $(LOCK_FLAGS) \
 	$(foreach package,$(UPGRADE),--upgrade-package '$(package)')
 
 $(LOCK_TOOLS)/bin/pip-compile:
