@@ -186,6 +186,20 @@ def test_calendar_show_piped_into_head_stops_quietly(make_cohort):
             "--start: unlock:week-0 falls on 2027-03-08 09:00 EST, before the cohort starts",
         ),
         (["--anchor", "demo_day=2027-03-10"], "--anchor: project 'demo': the window closes"),
+        (
+            ["--anchor", "kickoff=2027-03-20"],
+            (
+                "--anchor kickoff=2027-03-20: program 'small' declares no anchor 'kickoff' "
+                "(it declares: demo_day)"
+            ),
+        ),
+        (
+            ["--anchor", "demo_day=2027-03-05"],
+            (
+                "--anchor demo_day=2027-03-05: project 'demo' is due 2027-03-04 18:00 EST "
+                "(demo_day: day -1 18:00), before the cohort starts on 2027-03-08; give demo_day a later date"
+            ),
+        ),
     ],
 )
 def test_cohort_create_names_the_flag_to_fix(small_program, args, message):
@@ -201,6 +215,8 @@ def test_cohort_create_names_the_flag_to_fix(small_program, args, message):
     with pytest.raises(CommandError) as error:
         run("cohort_create", *argv)
     assert message in str(error.value)
+    if args[0] == "--anchor":
+        assert "--start:" not in str(error.value)  # the anchor is what to fix, not the start
     assert not Cohort.objects.filter(name="Bad").exists()
 
 
