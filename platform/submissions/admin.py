@@ -14,7 +14,10 @@ def _local(cohort: Cohort, at: datetime | None) -> str:
 
 
 class ReadOnly:
-    """Records the calendar and the submission service write; an edit by hand would bypass their rules."""
+    """Records the calendar and the submission service write; an edit by hand would bypass their rules.
+
+    Deleting stays allowed: the admin refuses to delete a cohort whose related rows staff may not delete.
+    """
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -29,9 +32,6 @@ class WindowTransitionAdmin(ReadOnly, admin.ModelAdmin):
     list_filter = ("kind", "cohort")
     list_select_related = ("cohort", "project", "enrollment")
     search_fields = ("enrollment__email", "project__key")
-
-    def has_delete_permission(self, request: HttpRequest, obj: WindowTransition | None = None) -> bool:
-        return False  # a transition is the record that an effect happened exactly once
 
     @admin.display(description="learner", ordering="enrollment__email")
     def learner(self, transition: WindowTransition) -> str:

@@ -76,9 +76,27 @@ def test_transitions_are_read_only(make_cohort, admin_client):
     transition = WindowTransition.objects.get()
     assert admin_client.get(TRANSITIONS + "add/").status_code == 403
     assert admin_client.post(f"{TRANSITIONS}{transition.pk}/change/", {"kind": "close"}).status_code == 403
-    assert admin_client.post(f"{TRANSITIONS}{transition.pk}/delete/", {"post": "yes"}).status_code == 403
     assert admin_client.get(f"{TRANSITIONS}{transition.pk}/change/").status_code == 200
     assert WindowTransition.objects.get().kind == "open"
+
+
+def test_a_cohort_with_transitions_and_submissions_can_still_be_deleted_in_the_admin(
+    make_cohort, admin_client
+):
+    # given a cohort whose calendar recorded transitions and whose learners submitted
+    cohort = make_cohort(learners=())
+    submissions(cohort, 1)
+    WindowTransition.objects.create(
+        cohort=cohort, project=cohort.program.projects.get(key="p0"), kind="open", at=DUE - timedelta(days=4)
+    )
+
+    # when staff delete the cohort
+    response = admin_client.post(f"/admin/cohorts/cohort/{cohort.pk}/delete/", {"post": "yes"})
+
+    # then read-only lists do not stand in the way: the cohort and its records are gone
+    assert response.status_code == 302
+    assert not WindowTransition.objects.exists()
+    assert not Submission.objects.exists()
 
 
 def test_submissions_list_the_learner_short_commit_late_and_both_times(make_cohort, admin_client):
