@@ -7,6 +7,7 @@ from datetime import datetime
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
+from cohorts.calendar import local_text
 from cohorts.models import Cohort, Enrollment
 from core import clock
 from programs.models import Project
@@ -26,6 +27,16 @@ def transition_record(
         cohort=cohort, project=project, kind=kind, enrollment_id=enrollment_id, defaults={"at": at}
     )
     return transition
+
+
+def _when(cohort: Cohort, at: datetime) -> str:
+    """A calendar instant as staff and learners read it: in the cohort's zone, named; for a rehearsal,
+    also the real instant it happens at (what a clock on the wall will show)."""
+    text = f"{local_text(cohort, at)} ({cohort.timezone})"
+    if cohort.speed != 1 and cohort.rehearsal_epoch is not None:
+        real = cohort.to_real(at).astimezone(cohort.zone)
+        text += f" on the rehearsal's calendar, at {real:%Y-%m-%d %H:%M:%S %Z} real time"
+    return text
 
 
 @transaction.atomic
@@ -50,14 +61,14 @@ def submission_create(
         raise SubmissionRefused(
             {
                 "project": f"The window for '{project.key}' is not open yet; it opens "
-                f"{window.opens:%Y-%m-%d %H:%M} UTC."
+                f"{_when(cohort, window.opens)}."
             }
         )
     if at >= window.cutoff:
         raise SubmissionRefused(
             {
                 "project": f"The window for '{project.key}' closed at its cut-off "
-                f"{window.cutoff:%Y-%m-%d %H:%M} UTC; ask staff for an extension."
+                f"{_when(cohort, window.cutoff)}; ask staff for an extension."
             }
         )
     submission = Submission(

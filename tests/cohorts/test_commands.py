@@ -1,12 +1,18 @@
 """cohort_create and calendar_show: what staff type, and the errors that tell them what to fix."""
 
 import json
+import subprocess
+import sys
+from datetime import timedelta
 from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
 
-from cohorts.models import Cohort
+from cohorts import effects
+from cohorts.models import Cohort, CohortEvent
+from config import BASE_DIR
+from tests.conftest import process_env
 
 pytestmark = pytest.mark.django_db
 
@@ -67,6 +73,103 @@ def test_calendar_show_text(small_program):
     assert "2027-03-08T09:00-05:00" in output
 
 
+def test_calendar_show_text_has_a_header_the_fire_time_and_the_done_time(small_program):
+    # given a cohort whose first event has been carried out
+    create()
+    cohort = Cohort.objects.get(name="NYC")
+    first = cohort.events.get(key="unlock:week-0")
+    effects.calendar_event_fire(cohort_id=cohort.pk, key="unlock:week-0", now=first.fire_at)
+
+    # when staff show the calendar
+    lines = run("calendar_show", "--cohort", "NYC").splitlines()
+
+    # then a header names each column (the calendar's zone in the first), and each row lines up under it
+    header = lines[1].split()
+    assert header[:6] == ["CALENDAR", "(America/New_York)", "UTC", "FIRES", "DONE", "STATE"]
+    assert lines[1].index("FIRES") == lines[2].index("2027-03-08T09:00:00-05:00")
+    done_row = lines[2].split()
+    assert done_row == [
+        "2027-03-08T09:00-05:00",
+        "2027-03-08T14:00:00Z",
+        "2027-03-08T09:00:00-05:00",  # fires (real time, the cohort's zone)
+        "2027-03-08T09:00:00-05:00",  # done
+        "done",
+        "unlock",
+        "week-0",
+    ]
+    assert lines[3].split()[3] == "-"  # not done yet
+
+
+def test_calendar_show_json_gives_done_at_and_outcome(small_program):
+    create()
+    cohort = Cohort.objects.get(name="NYC")
+    first = cohort.events.get(key="unlock:week-0")
+    effects.calendar_event_fire(cohort_id=cohort.pk, key="unlock:week-0", now=first.fire_at)
+
+    rows = json.loads(run("calendar_show", "--cohort", "NYC", "--json"))
+
+    assert rows[0]["done_at"] == "2027-03-08T14:00:00Z"
+    assert rows[0]["outcome"] == "done"
+    assert rows[1]["done_at"] is None
+    assert rows[1]["outcome"] is None
+
+
+def test_calendar_show_of_a_rehearsal_gives_the_real_fire_time(small_program, pinned_now):
+    # given a rehearsal playing a week a minute, armed at the pinned now
+    create("--speed", str(7 * 24 * 60))
+
+    lines = run("calendar_show", "--cohort", "NYC").splitlines()
+
+    # then the calendar says 2027-03-08 09:00 but Beat fires it 9 calendar hours in, 3.2 real seconds
+    # after the rehearsal's clock starts (5 s after it was created)
+    assert "rehearsal x10080" in lines[0]
+    assert "FIRES (real)" in lines[1]
+    row = lines[2].split()
+    assert row[0] == "2027-03-08T09:00-05:00"
+    real = Cohort.objects.get().local(pinned_now + timedelta(seconds=5 + 9 * 3600 / 10080))
+    assert row[2] == real.isoformat(timespec="seconds") == "2026-12-01T07:00:08-05:00"
+
+
+@pytest.mark.usefixtures("transactional_db")
+def test_calendar_show_piped_into_head_stops_quietly(make_cohort):
+    # given a calendar far longer than a pipe holds (so the writer is still writing when head exits)
+    cohort = make_cohort(learners=())
+    first = cohort.events.order_by("fire_at").first()
+    CohortEvent.objects.bulk_create(
+        CohortEvent(
+            cohort=cohort,
+            program_id=cohort.program_id,
+            key=f"unlock:bulk-{i:05d}",
+            kind=CohortEvent.Kind.UNLOCK,
+            subject=f"bulk-{i:05d}",
+            scheduled_at=first.at + timedelta(minutes=i),
+            fire_at=first.fire_at + timedelta(minutes=i),
+        )
+        for i in range(4000)
+    )
+
+    # when a real process's output is piped into a real `head -n 2`
+    show = subprocess.Popen(
+        [sys.executable, "manage.py", "calendar_show", "--cohort", cohort.name],
+        cwd=BASE_DIR,
+        env=process_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    head = subprocess.Popen(["head", "-n", "2"], stdin=show.stdout, stdout=subprocess.PIPE)
+    show.stdout.close()  # only head reads it now, so its exit breaks the pipe
+    shown, _ = head.communicate(timeout=60)
+    errors = show.stderr.read().decode()
+    show.stderr.close()
+    show.wait(timeout=60)
+
+    # then head got the title and the header, and the command left no traceback behind
+    assert shown.decode().splitlines()[0].startswith("Lagos: Small program")
+    assert "CALENDAR (Africa/Lagos)" in shown.decode().splitlines()[1]
+    assert errors == ""
+    assert show.returncode == 0
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -83,6 +186,20 @@ def test_calendar_show_text(small_program):
             "--start: unlock:week-0 falls on 2027-03-08 09:00 EST, before the cohort starts",
         ),
         (["--anchor", "demo_day=2027-03-10"], "--anchor: project 'demo': the window closes"),
+        (
+            ["--anchor", "kickoff=2027-03-20"],
+            (
+                "--anchor kickoff=2027-03-20: program 'small' declares no anchor 'kickoff' "
+                "(it declares: demo_day)"
+            ),
+        ),
+        (
+            ["--anchor", "demo_day=2027-03-05"],
+            (
+                "--anchor demo_day=2027-03-05: project 'demo' is due 2027-03-04 18:00 EST "
+                "(demo_day: day -1 18:00), before the cohort starts on 2027-03-08; give demo_day a later date"
+            ),
+        ),
     ],
 )
 def test_cohort_create_names_the_flag_to_fix(small_program, args, message):
@@ -98,6 +215,8 @@ def test_cohort_create_names_the_flag_to_fix(small_program, args, message):
     with pytest.raises(CommandError) as error:
         run("cohort_create", *argv)
     assert message in str(error.value)
+    if args[0] == "--anchor":
+        assert "--start:" not in str(error.value)  # the anchor is what to fix, not the start
     assert not Cohort.objects.filter(name="Bad").exists()
 
 

@@ -1,14 +1,15 @@
 """manage.py cohort_create: a cohort of a program, its calendar put into Beat."""
 
 import math
-from datetime import date
+from datetime import date, datetime, time
+from zoneinfo import ZoneInfo
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from cohorts.services import cohort_create
 from programs.models import Program
-from programs.relative import UnknownTimezoneError, resolve_zone
+from programs.relative import RelativeDate, RelativeDateError, UnknownTimezoneError, resolve_zone
 
 
 def _anchor(text: str) -> tuple[str, str]:
@@ -20,6 +21,48 @@ def _anchor(text: str) -> tuple[str, str]:
     except ValueError as exc:
         raise CommandError(f"--anchor {text!r}: '{value}' is not a date (YYYY-MM-DD)") from exc
     return name.strip(), value.strip()
+
+
+def _undeclared(program: Program, anchors: dict[str, str]) -> None:
+    declared = list(program.anchors or [])
+    for name, value in anchors.items():
+        if name not in declared:
+            raise CommandError(
+                f"--anchor {name}={value}: program '{program.slug}' declares no anchor '{name}' "
+                f"(it declares: {', '.join(declared) or 'none'})"
+            )
+
+
+def _anchored_before_start(program: Program, start: date, zone: ZoneInfo, anchors: dict[str, str]) -> None:
+    """Blame the anchor, not --start, for a date counted from it that falls before the cohort starts.
+
+    The calendar's own check names the start date for every event before the start; for one that
+    counts from an anchor, the anchor is what staff got wrong.
+    """
+    dates = {name: date.fromisoformat(value) for name, value in anchors.items()}
+    origin = datetime.combine(start, time(0), tzinfo=zone)
+    texts = [(f"unit '{u.key}' unlocks", u.unlock) for u in program.units.all()]
+    for project in program.projects.all():
+        texts += [
+            (f"project '{project.key}' opens", project.opens),
+            (f"project '{project.key}' is due", project.due),
+            (f"project '{project.key}' closes", project.cutoff),
+        ]
+    for what, text in texts:
+        try:
+            relative = RelativeDate.parse(text)
+            if relative.anchor not in dates:
+                continue
+            at = relative.resolve(start=start, tz=zone, anchors=dates)
+        except RelativeDateError:
+            continue  # the calendar's own check reports a program date that does not resolve
+        if at < origin:
+            name = relative.anchor
+            raise CommandError(
+                f"--anchor {name}={anchors[name]}: {what} {at.astimezone(zone):%Y-%m-%d %H:%M %Z} "
+                f"({text}), before the cohort starts on {start.isoformat()}; give {name} a later date "
+                "(or --start an earlier one)"
+            )
 
 
 class Command(BaseCommand):
@@ -58,6 +101,8 @@ class Command(BaseCommand):
         if options["speed"] < 1:
             raise CommandError("--speed: must be at least 1 (1 = real time)")
         anchors = dict(_anchor(a) for a in options["anchor"])
+        _undeclared(program, anchors)
+        _anchored_before_start(program, start, resolve_zone(options["timezone"]), anchors)
         try:
             cohort = cohort_create(
                 program=program,
