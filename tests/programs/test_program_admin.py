@@ -47,7 +47,7 @@ def project_form(project, **changes):
         "due": project.due,
         "cutoff": project.cutoff,
         "grace": "02:00:00",
-        "reminders": "null",
+        "reminders": "",
     }
     data.update(changes)
     return data
