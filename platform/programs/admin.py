@@ -14,6 +14,8 @@ from django.contrib.admin.utils import unquote
 from django.core.exceptions import ValidationError
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
+from django.utils.html import format_html
 
 from cohorts.services import program_change_check, program_edit, project_save, unit_save
 from programs.forms import ProgramForm, ProjectForm, UnitForm
@@ -23,10 +25,10 @@ from programs.selectors import default_anchors, next_monday, program_schedule_pr
 # Inline columns stay narrow so the Program page fits a 1,400 px screen.
 _SHORT = {
     "position": forms.NumberInput(attrs={"style": "width: 3.5em"}),
-    "key": forms.TextInput(attrs={"size": 14}),
+    "key": forms.TextInput(attrs={"size": 12}),
     "title": forms.TextInput(attrs={"size": 30}),
 }
-_DATE = forms.TextInput(attrs={"size": 17, "placeholder": "week 0 mon 09:00"})
+_DATE = forms.TextInput(attrs={"size": 16, "placeholder": "week 0 mon 09:00"})
 
 
 class WholeProgramFormSet(BaseInlineFormSet):
@@ -42,13 +44,25 @@ class WholeProgramFormSet(BaseInlineFormSet):
             self.program_check()
 
 
+def _row_link(obj: Unit | Project, text: str) -> str:
+    if not obj.pk:
+        return ""
+    url = reverse(f"admin:programs_{obj._meta.model_name}_change", args=[obj.pk])
+    return format_html('<a href="{}">{}</a>', url, text)
+
+
 class UnitInline(admin.TabularInline):
     model = Unit
     form = UnitForm
     formset = WholeProgramFormSet
-    fields = ("position", "key", "title", "unlock")
+    fields = ("position", "key", "title", "unlock", "more")
+    readonly_fields = ("more",)
     extra = 0
-    show_change_link = True
+
+    @admin.display(description="")
+    def more(self, obj: Unit) -> str:
+        # Summary, phase and content are edited on the unit's own page, which keeps these rows short.
+        return _row_link(obj, "more…")
 
     def get_formset(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
         kwargs.setdefault("widgets", {**_SHORT, "unlock": _DATE})
@@ -59,12 +73,16 @@ class ProjectInline(admin.TabularInline):
     model = Project
     form = ProjectForm
     formset = WholeProgramFormSet
-    fields = ("position", "key", "title", "unit", "opens", "due", "cutoff", "grace", "reminders")
+    fields = ("position", "key", "title", "unit", "opens", "due", "cutoff", "grace", "reminders", "more")
+    readonly_fields = ("more",)
     extra = 0
-    show_change_link = True
+
+    @admin.display(description="")
+    def more(self, obj: Project) -> str:
+        return _row_link(obj, "more…")
 
     def get_formset(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
-        widgets = {**_SHORT, "title": forms.TextInput(attrs={"size": 22})}
+        widgets = {**_SHORT, "title": forms.TextInput(attrs={"size": 16})}
         widgets.update(opens=_DATE, due=_DATE, cutoff=_DATE)
         kwargs.setdefault("widgets", widgets)
         formset = super().get_formset(request, obj, **kwargs)
@@ -73,7 +91,7 @@ class ProjectInline(admin.TabularInline):
         units.queryset = Unit.objects.filter(program=obj) if obj is not None else Unit.objects.none()
         units.widget.can_add_related = units.widget.can_change_related = False
         units.widget.can_view_related = units.widget.can_delete_related = False
-        units.widget.widget.attrs["style"] = "max-width: 11em"
+        units.widget.widget.attrs["style"] = "max-width: 8.5em"
         units.label_from_instance = lambda unit: unit.key
         return formset
 
@@ -103,8 +121,10 @@ class ProgramAdmin(admin.ModelAdmin):
     list_display = ("slug", "name", "timezone_hint", "updated_at")
     search_fields = ("slug", "name")
     fieldsets = (
-        (None, {"fields": (("slug", "name"), ("timezone_hint", "anchors", "default_reminders"))}),
-        ("Description", {"fields": ("description",), "classes": ("collapse",)}),
+        (
+            None,
+            {"fields": (("slug", "name"), ("timezone_hint", "anchors", "default_reminders"), "description")},
+        ),
     )
     inlines = (UnitInline, ProjectInline)
     change_form_template = "admin/programs/program/change_form.html"
@@ -152,7 +172,15 @@ class ProgramAdmin(admin.ModelAdmin):
             self,
             request,
             lambda: super(ProgramAdmin, self).changeform_view(
-                request, object_id, form_url, {**(extra_context or {}), **self._preview(request, object_id)}
+                request,
+                object_id,
+                form_url,
+                # The inlines and the preview need the width the navigation sidebar would take.
+                {
+                    **(extra_context or {}),
+                    "is_nav_sidebar_enabled": False,
+                    **self._preview(request, object_id),
+                },
             ),
         )
 

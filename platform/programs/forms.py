@@ -40,7 +40,7 @@ class DurationListField(forms.CharField):
     def __init__(self, *, empty: list | None = None, **kwargs: Any) -> None:
         self.empty = empty
         kwargs.setdefault("required", False)
-        kwargs.setdefault("widget", forms.TextInput(attrs={"size": 10, "placeholder": "1d, 1h"}))
+        kwargs.setdefault("widget", forms.TextInput(attrs={"size": 8, "placeholder": "1d, 1h"}))
         super().__init__(**kwargs)
 
     def prepare_value(self, value: Any) -> Any:
@@ -260,7 +260,7 @@ class ProgramForm(forms.ModelForm):
     class Meta:
         model = Program
         fields = ("slug", "name", "description", "timezone_hint", "anchors", "default_reminders")
-        widgets = {"description": forms.Textarea(attrs={"rows": 3, "cols": 90})}
+        widgets = {"description": forms.Textarea(attrs={"rows": 2, "cols": 120})}
 
     def clean_timezone_hint(self) -> str:
         name = (self.cleaned_data.get("timezone_hint") or "").strip()

@@ -52,6 +52,7 @@ class PreviewRow:
     cutoff: PreviewTime | None = None
     reminders: list[PreviewTime] = field(default_factory=list)
     skipped_reminders: list[str] = field(default_factory=list)  # before the window opens: never sent
+    problem: str = ""  # a window out of order for this sample cohort (its calendar would refuse it)
 
     @property
     def opens_due_cutoff(self) -> list[PreviewTime]:
@@ -70,7 +71,7 @@ class SchedulePreview:
     @property
     def problems(self) -> int:
         times = [t for r in self.rows for t in (r.opens, r.due, r.cutoff) if t is not None]
-        return sum(1 for t in times if t.error)
+        return sum(1 for t in times if t.error) + sum(1 for r in self.rows if r.problem)
 
 
 def program_zone(program: Program) -> tuple[ZoneInfo, str]:
@@ -90,7 +91,20 @@ def next_monday(zone: ZoneInfo, now: datetime | None = None) -> date:
 
 
 def default_anchors(program: Program, start: date) -> dict[str, date]:
-    return {name: start + DEFAULT_ANCHOR_AFTER for name in program.anchors or []}
+    """A sample date for each anchor: start + 12 weeks, or the week after the program's last date that
+    does not count from an anchor, if later (so a capstone counted from its demo day follows the weeks)."""
+    day = start + DEFAULT_ANCHOR_AFTER
+    texts = [u.unlock for u in program.units.all()]
+    texts += [t for p in program.projects.all() for t in (p.opens, p.due, p.cutoff)]
+    for text in texts:
+        try:
+            relative = RelativeDate.parse(text)
+            if relative.anchor is None:
+                last = relative.local_date(start, {})
+                day = max(day, last - timedelta(days=last.weekday()) + timedelta(weeks=1))
+        except RelativeDateError:
+            continue
+    return {name: day for name in program.anchors or []}
 
 
 def program_schedule_preview(
@@ -141,11 +155,25 @@ def program_schedule_preview(
                     cutoff=cutoff,
                     reminders=sent,
                     skipped_reminders=skipped,
+                    problem=_window_problem(opens, due, cutoff),
                 )
             )
     return SchedulePreview(
         program=program, start=start, anchors=dates, zone=zone, zone_note=zone_note, rows=rows
     )
+
+
+def _window_problem(opens: PreviewTime, due: PreviewTime, cutoff: PreviewTime) -> str:
+    """The calendar's window rules (cohorts.calendar.validate) for this sample, as a warning."""
+    if not (opens.at and due.at and cutoff.at):
+        return ""
+    if cutoff.at < opens.at:
+        return "closes before it opens"
+    if due.at < opens.at:
+        return "due before it opens"
+    if due.at > cutoff.at:
+        return "due after the cut-off"
+    return ""
 
 
 def _reminders(
