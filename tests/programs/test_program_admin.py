@@ -460,10 +460,10 @@ def test_the_preview_marks_a_date_it_cannot_resolve_instead_of_failing(small_pro
 
 
 def test_the_preview_warns_of_a_window_the_sample_dates_put_out_of_order(small_program, admin_client):
-    # a demo day before the capstone opens: the demo window would be due before it opens
+    # a demo day before the capstone opens: the demo window would close before it opens
     response = admin_client.get(program_url(small_program), {"preview_demo_day": "2026-12-14"})
     (demo,) = [
         row for row in response.context["schedule_preview"].rows if row.project and row.project.key == "demo"
     ]
-    assert demo.problem == "due before it opens"
+    assert demo.problem == "closes before it opens"
     assert "would be refused" in response.content.decode()
