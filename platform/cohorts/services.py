@@ -552,29 +552,59 @@ def extension_revoke(*, extension: Extension) -> None:
 # --- program edits reaching every cohort ----------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class ResyncSummary:
+    """What re-syncing a program's cohorts did: how many calendars, and how many of their events moved,
+    were added (a new unit, project or reminder) or were removed."""
+
+    cohorts: int = 0
+    moved: int = 0
+    created: int = 0
+    deleted: int = 0
+
+    def __add__(self, other: ResyncSummary) -> ResyncSummary:
+        return ResyncSummary(
+            cohorts=self.cohorts + other.cohorts,
+            moved=self.moved + other.moved,
+            created=self.created + other.created,
+            deleted=self.deleted + other.deleted,
+        )
+
+    def __str__(self) -> str:
+        return (
+            f"{self.cohorts} cohort calendar(s) re-synced with Beat: {self.moved} event(s) moved, "
+            f"{self.created} added, {self.deleted} removed"
+        )
+
+
 @transaction.atomic
-def program_cohorts_resync(*, program: Program) -> int:
+def program_cohorts_resync(*, program: Program) -> ResyncSummary:
     """Re-sync the calendar of every cohort not finished of a program that changed; a calendar that
     refuses the change (an event before its start, a window closing before it opens) refuses it all,
     naming the cohort."""
-    cohorts = list(program.cohorts.exclude(status=Cohort.Status.FINISHED).order_by("pk"))
-    for cohort in cohorts:
+    summary = ResyncSummary()
+    for cohort in program.cohorts.exclude(status=Cohort.Status.FINISHED).order_by("pk"):
         try:
-            cohort_calendar_sync(cohort=cohort)
+            report = cohort_calendar_sync(cohort=cohort)
         except ValidationError as exc:
             raise ValidationError(_for_cohort(cohort, exc)) from exc
-    return len(cohorts)
+        summary += ResyncSummary(
+            cohorts=1, moved=report.moved, created=report.created, deleted=report.deleted
+        )
+    return summary
 
 
 def program_change_check(*, program: Program, apply: Callable[[], None]) -> None:
     """Try a program edit (apply writes it) against every cohort not finished, then undo it: raises a
-    ValidationError naming the cohort whose calendar would refuse it. Runs inside a transaction."""
+    ValidationError naming the cohort whose calendar would refuse it (or that lacks a date for an
+    anchor the program now declares). Runs inside a transaction."""
     with transaction.atomic():
         sid = transaction.savepoint()
         try:
             apply()
             for cohort in program.cohorts.exclude(status=Cohort.Status.FINISHED).order_by("pk"):
                 try:
+                    require_anchors(cohort)
                     calendar.check(cohort)
                 except ValidationError as exc:
                     raise ValidationError(_for_cohort(cohort, exc)) from exc
@@ -587,7 +617,15 @@ def _for_cohort(cohort: Cohort, exc: ValidationError) -> str:
 
 
 @transaction.atomic
-def unit_save(*, unit: Unit) -> int:
+def program_edit(*, program: Program, apply: Callable[[], None]) -> ResyncSummary:
+    """Write a program edit (apply saves the program and its units and projects, as the admin's Program
+    page does) and re-sync every cohort of the program in the same transaction."""
+    apply()
+    return program_cohorts_resync(program=program)
+
+
+@transaction.atomic
+def unit_save(*, unit: Unit) -> ResyncSummary:
     """Save a unit of a program (e.g. its unlock date) and re-sync every cohort of the program."""
     unit.full_clean()
     unit.save()
@@ -595,7 +633,7 @@ def unit_save(*, unit: Unit) -> int:
 
 
 @transaction.atomic
-def project_save(*, project: Project) -> int:
+def project_save(*, project: Project) -> ResyncSummary:
     """Save a project (its window dates, grace, reminders) and re-sync every cohort of the program."""
     project.full_clean()
     project.save()
@@ -603,7 +641,7 @@ def project_save(*, project: Project) -> int:
 
 
 @transaction.atomic
-def program_file_apply(*, data: Any, source: str) -> tuple[LoadResult, int]:
+def program_file_apply(*, data: Any, source: str) -> tuple[LoadResult, ResyncSummary]:
     """Load a program file and re-sync every cohort of it, atomically: a program edit that a running
     cohort's calendar refuses is refused whole, instead of leaving the new program stored beside
     calendars that still show the old dates."""

@@ -34,7 +34,7 @@ class Command(BaseCommand):
         verb = "created" if result.created else ("updated" if result.changed else "unchanged")
         counts = ", ".join(f"{n} {k}" for k, n in result.counts.items())
         self.stdout.write(
-            f"program '{result.program.slug}' {verb} ({counts}); {resynced} cohort calendar(s) re-synced"
+            f"program '{result.program.slug}' {verb} ({counts}); {resynced.cohorts} cohort calendar(s) re-synced"
         )
 
 
