@@ -161,7 +161,8 @@ def test_make_run_serves_admin_and_flower_and_ctrl_c_stops_everything(tmp_path):
         assert len(children) >= 5  # redis, web, worker, Beat, Flower (and their pool processes)
         # and each program's output is prefixed with its name, and copied to its log file
         assert "web    | " in output
-        assert "Connected to redis://" in (tmp_path / "log" / "worker.log").read_text()
+        worker_log = tmp_path / "log" / "worker.log"
+        wait_for(lambda: "Connected to redis://" in worker_log.read_text(), "the worker's log file", log)
     finally:
         # when Ctrl-C reaches the foreground process group
         # then nothing it started is left
