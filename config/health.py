@@ -1,4 +1,5 @@
-"""GET /healthz: database, broker and Beat, each 'ok' or the failure; 503 when any is down."""
+"""Health: GET /healthz (database, broker and Beat) and GET /readyz (database and broker, what serving needs);
+each check 'ok' or the failure, and 503 when any is down."""
 
 import logging
 import time
@@ -71,3 +72,13 @@ def healthz(request: HttpRequest) -> JsonResponse:
     checks = {"database": check_database(), "broker": check_broker(), "beat": check_beat()}
     healthy = all(value == "ok" for value in checks.values())
     return JsonResponse(checks, status=200 if healthy else 503)
+
+
+@never_cache
+@require_GET
+def readyz(request: HttpRequest) -> JsonResponse:
+    # Readiness: can this process do its job (serve requests, enqueue tasks)? Beat is not asked: a web
+    # process is ready while Beat restarts (the reconciler catches up), and /healthz reports Beat.
+    checks = {"database": check_database(), "broker": check_broker()}
+    ready = all(value == "ok" for value in checks.values())
+    return JsonResponse(checks, status=200 if ready else 503)

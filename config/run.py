@@ -1,10 +1,14 @@
-"""`make run`: embedded Redis if needed, migrate, bootstrap, then web, worker, Beat and Flower under honcho."""
+"""`make run`: embedded Redis if needed, migrate, bootstrap, then web, worker, Beat and Flower, supervised."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ctypes
 import os
 import secrets
+import shlex
+import signal
 import socket
 import subprocess
 import sys
@@ -12,15 +16,16 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections import deque
 from pathlib import Path
-
-from honcho.manager import Manager
+from typing import IO
 
 from config import BASE_DIR, embedded
 from config.settings.base import NEXUS_QUEUES
 
 VAR_DIR = BASE_DIR / "var"
 RUN_DIR = VAR_DIR / "run"
+LOG_DIR = VAR_DIR / "log"
 BIN = Path(sys.executable).parent
 
 
@@ -77,6 +82,192 @@ def commands(web_port: int, flower_port: int) -> dict[str, str]:
     }
 
 
+# --- the supervisor ---------------------------------------------------------------------------------
+# A process that exits while we are not stopping is restarted after a backoff (1, 2, 4, 8, 16 s by how
+# many times it exited within the window); GIVE_UP_AFTER exits within GIVE_UP_WINDOW seconds mean it
+# cannot start (a bad setting, a broken dependency): restarting it again would only hide that, so
+# everything stops and make run exits non-zero.
+GIVE_UP_AFTER = 5
+GIVE_UP_WINDOW = 60.0
+BACKOFF_MAX = 16.0
+STOP_GRACE = 10.0  # seconds between SIGTERM and SIGKILL when make run stops
+COLOURS = ("36", "33", "35", "32", "34", "31")
+
+
+def _load_libc() -> ctypes.CDLL | None:
+    try:
+        return ctypes.CDLL("libc.so.6", use_errno=True)
+    except OSError:
+        return None
+
+
+LIBC = _load_libc()  # loaded here, so the child between fork and exec only calls prctl
+
+
+def _die_with_supervisor() -> None:
+    # Linux: the kernel sends SIGTERM to the child when the supervisor dies, even by SIGKILL, so no
+    # process outlives make run. (Children are started from the main thread only: the signal follows
+    # the thread that forked them.)
+    if LIBC is not None:
+        LIBC.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def describe_exit(returncode: int) -> str:
+    if returncode < 0:
+        try:
+            return f"killed by signal {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"killed by signal {-returncode}"
+    return f"exit code {returncode}"
+
+
+class Child:
+    """One supervised program: its command, its current process, its log file and its recent exits."""
+
+    def __init__(self, name: str, argv: list[str], log_path: Path, prefix: str) -> None:
+        self.name = name
+        self.argv = argv
+        self.log_path = log_path
+        self.prefix = prefix
+        self.process: subprocess.Popen[bytes] | None = None
+        self.reader: threading.Thread | None = None
+        self.exits: deque[float] = deque()
+        self.restart_at: float | None = None
+
+
+class Supervisor:
+    """Starts each program in its own process group, prefixes its output (honcho style) and copies it to
+    its log file, restarts it when it exits, gives up on a crash loop, and stops everything on request."""
+
+    def __init__(self, programs: dict[str, list[str]], env: dict[str, str], log_dir: Path) -> None:
+        self.env = env
+        self.log_dir = log_dir
+        log_dir.mkdir(parents=True, exist_ok=True)
+        width = max(len(name) for name in programs)
+        colour = sys.stdout.isatty()
+        self.children = []
+        for index, (name, argv) in enumerate(programs.items()):
+            prefix = f"{name:<{width}} | "
+            if colour:
+                prefix = f"\033[{COLOURS[index % len(COLOURS)]}m{prefix}\033[0m"
+            log_path = log_dir / f"{name}.log"
+            log_path.write_bytes(b"")  # each make run starts its logs afresh; restarts append
+            self.children.append(Child(name, argv, log_path, prefix))
+        self.output = threading.Lock()
+        self.stop_requested = 0  # signals received: 1 stops gracefully, 2 kills at once
+
+    def _copy_output(self, child: Child, stream: IO[bytes]) -> None:
+        with child.log_path.open("ab") as log:
+            for raw in iter(stream.readline, b""):
+                log.write(raw)
+                log.flush()
+                line = raw.decode(errors="replace").rstrip("\n")
+                with self.output:
+                    print(f"{time.strftime('%H:%M:%S')} {child.prefix}{line}", flush=True)
+        stream.close()
+
+    def _start(self, child: Child) -> None:
+        process = subprocess.Popen(  # noqa: S603 - our own commands (commands() below)
+            child.argv,
+            env=self.env,
+            cwd=BASE_DIR,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            # Its own group: Ctrl-C reaches only us, and we stop each program (and its pool processes)
+            # ourselves, in order.
+            start_new_session=True,
+            preexec_fn=_die_with_supervisor,  # noqa: PLW1509 - only prctl, no locks taken
+        )
+        child.process, child.restart_at = process, None
+        child.reader = threading.Thread(target=self._copy_output, args=(child, process.stdout), daemon=True)
+        child.reader.start()
+
+    @staticmethod
+    def _signal_group(child: Child, sig: int) -> None:
+        if child.process is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(child.process.pid, sig)
+
+    def _on_signal(self, signum: int, _frame: object) -> None:
+        self.stop_requested += 1
+
+    def _exited(self, child: Child, process: subprocess.Popen[bytes], now: float) -> str | None:
+        """Handle an unexpected exit: schedule the restart, or return why we give up."""
+        returncode, pid = process.returncode, process.pid
+        # Whatever it left behind in its group (a prefork pool whose parent was killed) goes too.
+        self._signal_group(child, signal.SIGKILL)
+        if child.reader is not None:
+            child.reader.join(timeout=5)
+        child.exits.append(now)
+        while child.exits and now - child.exits[0] > GIVE_UP_WINDOW:
+            child.exits.popleft()
+        recent = len(child.exits)
+        if recent >= GIVE_UP_AFTER:
+            return (
+                f"{child.name} exited {recent} times within {GIVE_UP_WINDOW:.0f} s (last: {describe_exit(returncode)}); "
+                f"giving up and stopping everything. Its output is above (lines '{child.name} | ') and in "
+                f"{child.log_path}"
+            )
+        delay = min(2.0 ** (recent - 1), BACKOFF_MAX)
+        say(
+            f"{child.name} (pid {pid}) exited unexpectedly: {describe_exit(returncode)}; restarting it in "
+            f"{delay:.0f} s ({recent} of {GIVE_UP_AFTER} exits allowed within {GIVE_UP_WINDOW:.0f} s; "
+            f"log: {child.log_path})"
+        )
+        child.restart_at = now + delay
+        child.process = None
+        return None
+
+    def stop_all(self) -> None:
+        """SIGTERM each program (a worker finishes its running tasks), SIGKILL whatever is left after the grace."""
+        running = [child for child in self.children if child.process is not None]
+        for child in running:
+            if child.process.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    child.process.terminate()
+        deadline = time.monotonic() + STOP_GRACE
+        while time.monotonic() < deadline and self.stop_requested < 2:  # a second Ctrl-C kills at once
+            if all(child.process.poll() is not None for child in running):
+                break
+            time.sleep(0.1)
+        for child in running:
+            if child.process.poll() is None:
+                say(f"{child.name} did not stop within {STOP_GRACE:.0f} s; killing it")
+            self._signal_group(child, signal.SIGKILL)  # and anything left in its group
+            child.process.wait()
+            if child.reader is not None:
+                child.reader.join(timeout=5)
+
+    def run(self) -> int:
+        """Supervise until a signal (returns 0) or a crash loop (returns 1)."""
+        previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            for child in self.children:
+                self._start(child)
+            while not self.stop_requested:
+                now = time.monotonic()
+                for child in self.children:
+                    if child.process is not None and child.process.poll() is not None:
+                        reason = self._exited(child, child.process, now)
+                        if reason is not None:
+                            child.process = None
+                            say(reason)
+                            self.stop_all()
+                            say(f"stopped everything: {child.name} keeps exiting; see {child.log_path}")
+                            return 1
+                    elif child.process is None and child.restart_at is not None and now >= child.restart_at:
+                        self._start(child)
+                        say(f"{child.name} restarted (pid {child.process.pid})")
+                time.sleep(0.2)
+            say("stopping web, worker, Beat and Flower")
+            self.stop_all()
+            return 0
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
 def answers(url: str) -> bool:
     """Whether an HTTP server answers at url (any status: Flower's 401 counts)."""
     try:
@@ -88,7 +279,9 @@ def answers(url: str) -> bool:
         return False
 
 
-def announce_when_up(web_port: int, flower_port: int, login: str, flower_login: str, started: float) -> None:
+def announce_when_up(
+    web_port: int, flower_port: int, login: str, flower_login: str, started: float, log_dir: Path
+) -> None:
     """Print the URLs and logins once the admin login page and Flower both answer."""
     admin = f"http://127.0.0.1:{web_port}/admin/"
     flower = f"http://127.0.0.1:{flower_port}/"
@@ -106,6 +299,7 @@ def announce_when_up(web_port: int, flower_port: int, login: str, flower_login: 
         f"  flower   {flower}   login: {flower_login}",
         f"  health   http://127.0.0.1:{web_port}/healthz",
         f"  calendar http://127.0.0.1:{web_port}/admin/cohorts/cohortevent/   (the rehearsal plays a week a minute)",
+        f"  logs     {log_dir}/<web|worker|beat|flower>.log   (a program that exits is restarted)",
         "  Ctrl-C stops everything (web, worker, Beat, Flower and the embedded Redis).",
         "=" * 72,
         "",
@@ -117,7 +311,29 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--web-port", type=int, default=int(os.environ.get("NEXUS_WEB_PORT", "8000")))
     parser.add_argument("--flower-port", type=int, default=int(os.environ.get("NEXUS_FLOWER_PORT", "5555")))
+    parser.add_argument(
+        "--log-dir",
+        type=Path,
+        default=LOG_DIR,
+        help="where each program's output is copied (default var/log)",
+    )
+    parser.add_argument(
+        "--extra-args",
+        action="append",
+        default=[],
+        metavar="NAME=ARGS",
+        help="for tests of the supervisor only: append ARGS to program NAME's command "
+        "(e.g. worker=--no-such-option makes the worker crash at start)",
+    )
     args = parser.parse_args(argv)
+    programs = {
+        name: shlex.split(command) for name, command in commands(args.web_port, args.flower_port).items()
+    }
+    for extra in args.extra_args:
+        name, _, more = extra.partition("=")
+        if name not in programs:
+            parser.error(f"--extra-args: no program {name!r} (one of {', '.join(programs)})")
+        programs[name] += shlex.split(more)
     started = time.monotonic()
 
     for name, port in (("NEXUS_WEB_PORT", args.web_port), ("NEXUS_FLOWER_PORT", args.flower_port)):
@@ -169,16 +385,13 @@ def main(argv: list[str] | None = None) -> int:
             )
         flower_login = env["FLOWER_BASIC_AUTH"].replace(":", " / ", 1)
 
-        manager = Manager()
-        for name, command in commands(args.web_port, args.flower_port).items():
-            manager.add_process(name, command, env=env, cwd=str(BASE_DIR))
+        supervisor = Supervisor(programs, env, args.log_dir)
         threading.Thread(
             target=announce_when_up,
-            args=(args.web_port, args.flower_port, login, flower_login, started),
+            args=(args.web_port, args.flower_port, login, flower_login, started, args.log_dir),
             daemon=True,
         ).start()
-        manager.loop()
-        return manager.returncode or 0
+        return supervisor.run()
     except subprocess.CalledProcessError as exc:
         say(f"setup step failed ({exc.cmd[-1] if exc.cmd else exc}); see the lines above")
         return exc.returncode or 1

@@ -5,10 +5,15 @@ from __future__ import annotations
 import importlib
 import re
 import shlex
+import signal
+import socket
+import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 import yaml
 from celery import Celery
 from celery.app.utils import find_app
@@ -17,7 +22,7 @@ from celery.bin.celery import celery as celery_cli
 from django.conf import settings
 from django.core.management import get_commands
 
-from config import BASE_DIR
+from config import BASE_DIR, celery_app, embedded
 from config.run import commands as make_run_commands
 from tests.conftest import worker_argv
 
@@ -39,6 +44,32 @@ ENV_READ = re.compile(
 ANY_ADDRESS = "0.0.0.0"  # noqa: S104 - inside a container, loopback is unreachable from other services
 # ${VAR}, ${VAR:-default} or $VAR; $$ is compose's escape for a literal $ seen by the container.
 COMPOSE_VAR = re.compile(r"(?<!\$)\$(?:\{([A-Za-z_][A-Za-z0-9_]*)|([A-Za-z_][A-Za-z0-9_]*))")
+
+
+# Services that hold no work of their own when stopped: a short grace is enough (see docker-compose.yml).
+QUICK_TO_STOP = {"web": 30, "beat": 10, "flower": 10}
+DURATION = re.compile(r"(?:(\d+)h)?(?:(\d+)m(?!s))?(?:(\d+)s)?")
+
+
+def seconds(duration: str) -> int:
+    """A compose duration ("330s", "5m30s", "1h") in seconds."""
+    match = DURATION.fullmatch(str(duration))
+    assert match, f"not a compose duration I read: {duration!r}"
+    assert any(match.groups()), f"an empty duration: {duration!r}"
+    hours, minutes, secs = (int(part or 0) for part in match.groups())
+    return hours * 3600 + minutes * 60 + secs
+
+
+def longest_task_time_limit() -> tuple[str, int]:
+    """The registered Nexus task with the longest hard time limit (its own, else the default)."""
+    celery_app.loader.import_default_modules()
+    limits = {
+        name: task.time_limit or settings.CELERY_TASK_TIME_LIMIT
+        for name, task in celery_app.tasks.items()
+        if name.startswith("nexus.")
+    }
+    assert limits, "no nexus.* task registered; has tasks/ moved?"
+    return max(limits.items(), key=lambda item: item[1])
 
 
 def compose() -> dict[str, Any]:
@@ -270,3 +301,77 @@ def test_the_image_runs_prod_settings_as_a_non_root_user():
     # and local state never reaches the build context
     assert {".venv", "var", ".git"} <= set(ignored)
     assert "__pycache__" in " ".join(ignored)
+
+
+def test_every_long_running_service_is_restarted_and_the_one_shot_is_not():
+    # given the compose services
+    for name, service in services().items():
+        policy = str(service.get("restart", "no"))
+        # then a one-shot runs once, and every server comes back when it exits (until compose stops it)
+        if name in ONE_SHOT:
+            assert policy == "no", name
+        else:
+            assert policy in ("unless-stopped", "always"), f"{name} is not restarted (restart: {policy})"
+
+
+def test_the_worker_has_time_to_finish_its_longest_task_and_the_others_stop_quickly():
+    # given the longest hard time limit of any task (a running task may last that long)
+    task, limit = longest_task_time_limit()
+    every = services()
+    # then the worker's grace between SIGTERM (warm shutdown) and SIGKILL is longer than that
+    grace = seconds(every["worker"].get("stop_grace_period", "10s"))
+    assert grace > limit, f"worker stop_grace_period {grace} s <= {task}'s time_limit {limit} s"
+    assert grace <= limit + 120, f"worker stop_grace_period {grace} s: a stop would hang long past {task}"
+    # and web, Beat and Flower, which hold no task, are stopped (killed) soon after SIGTERM
+    for name, most in QUICK_TO_STOP.items():
+        assert seconds(every[name].get("stop_grace_period", "10s")) <= most, name
+
+
+def test_compose_durations_are_read_as_compose_reads_them():
+    assert [seconds(d) for d in ("10s", "2m", "5m30s", "330s", "1h")] == [10, 120, 330, 330, 3600]
+
+
+def test_compose_redis_keeps_what_is_queued_across_its_own_restart(tmp_path):
+    # given the compose redis service's command, with its data on the volume at /data
+    redis_service = services()["redis"]
+    args = argv(redis_service)
+    assert args[0] == "redis-server"
+    assert option(args, "--appendonly") == "yes"
+    assert option(args, "--appendfsync") == "everysec"
+    assert any(str(volume).endswith(":/data") for volume in redis_service["volumes"])
+    # when that command runs (here the local binary, on loopback, with tmp_path as its /data)
+    binary = embedded.find_redis_server()
+
+    def start(port: int) -> subprocess.Popen:
+        server = subprocess.Popen(
+            [binary, *args[1:], "--port", str(port), "--bind", "127.0.0.1", "--dir", str(tmp_path)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        client = redis.Redis(port=port, socket_connect_timeout=1, socket_timeout=5)
+        for _ in range(200):
+            try:
+                client.ping()
+                return server
+            except redis.ConnectionError:
+                assert server.poll() is None, f"redis-server refused the compose flags: {args}"
+                time.sleep(0.05)
+        pytest.fail("redis-server with the compose flags never answered")
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = start(port)
+    client = redis.Redis(port=port, socket_timeout=5)
+    try:
+        assert client.config_get("appendonly") == {"appendonly": "yes"}
+        client.lpush("calendar", b"a queued task")
+        # and Redis dies without a clean shutdown (the write reached the append-only file already)
+        server.send_signal(signal.SIGKILL)
+        server.wait(timeout=10)
+        server = start(port)
+        # then the queued message is still there
+        assert client.lrange("calendar", 0, -1) == [b"a queued task"]
+    finally:
+        server.terminate()
+        server.wait(timeout=10)

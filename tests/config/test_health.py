@@ -1,10 +1,12 @@
-"""GET /healthz: database, broker and Beat, each 'ok' or the failure."""
+"""GET /healthz (database, broker and Beat) and GET /readyz (database and broker): each "ok" or the failure."""
 
 import time
 
 import pytest
 from django.conf import settings
 from django_celery_beat.models import PeriodicTask
+
+from config import embedded
 
 
 @pytest.mark.django_db
@@ -66,3 +68,40 @@ def test_beat_process_writes_the_heartbeat(client, celery_beat_process, redis_cl
     assert reconcile.queue is None
     assert reconcile.expire_seconds == settings.NEXUS_RECONCILE_EVERY - 5
     assert reconcile.interval.every == settings.NEXUS_RECONCILE_EVERY
+
+
+@pytest.mark.django_db
+def test_readyz_is_200_with_database_and_broker_and_does_not_wait_for_beat(client, redis_client):
+    # given a working database and broker, and no Beat at all
+    redis_client.delete(settings.NEXUS_BEAT_HEARTBEAT_KEY)
+    # when a load balancer or compose asks whether web is ready
+    response = client.get("/readyz")
+    # then it is: serving needs the database and the broker, not Beat
+    assert response.status_code == 200
+    assert response.json() == {"database": "ok", "broker": "ok"}
+
+
+@pytest.mark.django_db
+def test_readyz_and_healthz_say_when_a_real_broker_stops(client, settings, tmp_path):
+    # given a redis-server of this test's own, as the broker
+    server = embedded.start(tmp_path / "redis", scratch=True)
+    try:
+        settings.REDIS_URL = server.url
+        assert client.get("/readyz").status_code == 200
+        assert client.get("/healthz").json()["broker"] == "ok"
+    finally:
+        # when it stops (the connection the checks already hold goes dead with it)
+        server.stop()
+    # then readiness is 503 and names the broker, the database still ok
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json() == {"database": "ok", "broker": "down: broker unreachable (ConnectionError)"}
+    # and so is health, which cannot read Beat's heartbeat either
+    health = client.get("/healthz")
+    assert health.status_code == 503
+    assert health.json()["broker"] == "down: broker unreachable (ConnectionError)"
+    assert health.json()["beat"] == "down: cannot read the Beat heartbeat (ConnectionError)"
+
+
+def test_readyz_refuses_post(client):
+    assert client.post("/readyz").status_code == 405
