@@ -14,7 +14,7 @@ LOCK_DEV := requirements/dev.txt
 # .venv holds exactly the lock: a changed lock rebuilds it from scratch, so a package dropped from the
 # lock does not linger. --require-hashes also refuses anything the lock does not pin.
 $(STAMP): $(LOCK_DEV)
-	@echo "[nexus] installing $(LOCK_DEV) into a new $(VENV) with $$($(PYTHON) --version) (takes a minute)"
+	@echo "[nexus] installing $(LOCK_DEV) into a new $(VENV) with $$($(PYTHON) --version) (the first run takes about a minute and a half)"
 	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --require-hashes -r $(LOCK_DEV)

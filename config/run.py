@@ -262,6 +262,7 @@ class Supervisor:
                 time.sleep(0.2)
             say("stopping web, worker, Beat and Flower")
             self.stop_all()
+            say("web, worker, Beat and Flower stopped")
             return 0
         finally:
             for sig, handler in previous.items():

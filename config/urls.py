@@ -1,7 +1,8 @@
-"""URL routes: the admin, health."""
+"""URL routes: the admin (also at /), health and readiness."""
 
 from django.contrib import admin
 from django.urls import path
+from django.views.generic import RedirectView
 
 from config import health
 
@@ -9,6 +10,8 @@ admin.site.site_header = "Nexus administration"
 admin.site.site_title = "Nexus"
 
 urlpatterns = [
+    # Staff open the site's root: send them to the admin rather than a 404.
+    path("", RedirectView.as_view(url="/admin/", permanent=False), name="home"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("admin/", admin.site.urls),

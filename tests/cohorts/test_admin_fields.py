@@ -56,3 +56,10 @@ def test_a_missing_time_is_a_form_error():
     form = MoveForm({"at_0": "2027-01-12", "at_1": ""}, zone=NEW_YORK)
     assert not form.is_valid()
     assert "at" in form.errors
+
+
+@pytest.mark.parametrize(("day", "zone"), [("9999-12-31", NEW_YORK), ("0001-01-01", ZoneInfo("Asia/Tokyo"))])
+def test_a_date_at_the_edge_of_the_calendar_is_a_form_error_not_a_crash(day, zone):
+    form = MoveForm({"at_0": day, "at_1": "23:00:00" if day.startswith("9999") else "01:00:00"}, zone=zone)
+    assert not form.is_valid()
+    assert "cannot be stored" in str(form.errors["at"])

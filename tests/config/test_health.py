@@ -105,3 +105,9 @@ def test_readyz_and_healthz_say_when_a_real_broker_stops(client, settings, tmp_p
 
 def test_readyz_refuses_post(client):
     assert client.post("/readyz").status_code == 405
+
+
+def test_the_site_root_sends_staff_to_the_admin(client):
+    response = client.get("/")
+    assert response.status_code == 302
+    assert response["Location"] == "/admin/"

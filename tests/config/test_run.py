@@ -167,6 +167,10 @@ def test_make_run_serves_admin_and_flower_and_ctrl_c_stops_everything(tmp_path):
         # when Ctrl-C reaches the foreground process group
         # then nothing it started is left
         ctrl_c_leaves_nothing(proc, log, children)
+    # and it is a clean stop: exit status 0, and it says everything stopped
+    assert proc.returncode == 0, log.read_text()[-3000:]
+    assert "web, worker, Beat and Flower stopped" in log.read_text()
+    assert "embedded redis-server stopped" in log.read_text()
 
 
 def test_a_killed_worker_is_restarted_and_takes_tasks_again(tmp_path):

@@ -51,4 +51,10 @@ class ZonedDateTimeField(forms.SplitDateTimeField):
     def compress(self, data_list: list) -> datetime | None:
         if not data_list or data_list[0] in self.empty_values or data_list[1] in self.empty_values:
             return super().compress(data_list)  # the stock "enter a date and a time" errors
-        return wall_to_utc(datetime.combine(*data_list), self.zone)
+        try:
+            return wall_to_utc(datetime.combine(*data_list), self.zone)
+        except (OverflowError, ValueError):
+            # e.g. 9999-12-31 23:00 west of UTC: past the last instant a datetime can hold
+            raise forms.ValidationError(
+                "This date and time cannot be stored; give a date between years 1 and 9999.", code="invalid"
+            ) from None
