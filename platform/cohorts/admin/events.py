@@ -28,11 +28,21 @@ def _utc(at: datetime | None) -> str:
     return "—" if at is None else f"{at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
 
 
+class MoveField(ZonedDateTimeField):
+    """A time near the ends of the calendar (year 1 east of UTC, year 9999 west of it) has no UTC instant."""
+
+    def compress(self, data_list: list) -> datetime | None:
+        try:
+            return super().compress(data_list)
+        except OverflowError:
+            raise ValidationError("That date is outside the calendar.", code="overflow") from None
+
+
 class CohortEventForm(forms.ModelForm):
     """The time is typed in the cohort's zone. A time already past on the cohort's calendar is refused
     unless staff say to carry the event out now (it is then moved to the calendar's now)."""
 
-    override_at = ZonedDateTimeField(
+    override_at = MoveField(
         label="Move to", required=False, help_text="Empty: back to the program's time."
     )
     carry_out_now = forms.BooleanField(
@@ -47,7 +57,7 @@ class CohortEventForm(forms.ModelForm):
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
-        if self.instance.pk:
+        if self.instance.pk and "override_at" in self.fields:  # a done event's page shows it read-only
             zone = self.instance.cohort.zone
             self.fields["override_at"].use_zone(zone)
             self.fields["override_at"].help_text = (
@@ -59,7 +69,8 @@ class CohortEventForm(forms.ModelForm):
         data = super().clean()
         event = self.instance
         if event.done_at is not None:
-            raise ValidationError({"override_at": f"{event.key} already happened; it cannot move."})
+            # Not a field's error: a done event's page has no field to move it with.
+            raise ValidationError(f"{event.key} already happened; it cannot move.")
         if "override_at" not in data:
             return data  # the field's own error (a date that is not one) is shown as it is
         cohort = event.cohort
