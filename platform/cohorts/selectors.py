@@ -252,7 +252,7 @@ def calendar_weeks(
         states[state] = states.get(state, 0) + 1
         label = state.label
         if state in (EventState.DONE, EventState.SKIPPED, EventState.FAILED) and event.done_at:
-            label = f"{label} at {event.done_at.astimezone(zone):%H:%M:%S}"
+            label = f"{label} at {event.done_at.astimezone(zone):%H:%M:%S %Z}"
         error = event.last_error if state == EventState.FAILED or event.attempts else ""
         if error and event.done_at is None and event.retry_at:
             error = f"attempt {event.attempts} failed, retry at {_hms(event.retry_at)}: {error}"

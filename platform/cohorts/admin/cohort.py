@@ -136,6 +136,7 @@ class CohortAdmin(admin.ModelAdmin):
             "page": page,
             "title": f"{cohort.name}: calendar",
             "subtitle": None,
+            "is_nav_sidebar_enabled": False,  # the calendar needs the page's full width (1,400 px)
             "can_move": self.admin_site._registry[CohortEvent].has_change_permission(request),
             "state_order": list(selectors.EventState),
         }
