@@ -196,7 +196,7 @@ def test_the_events_list_filters_by_state(staff, make_cohort):
     assert listed(EventState.DUE) == set()
     page = staff.get("/admin/cohorts/cohortevent/").content.decode()
     assert "Mon 04 Jan 09:00:00 WAT" in page  # local time, seconds and zone
-    assert "Failed: <span title=\"SMTP down\">SMTP down</span>" in page
+    assert 'Failed: <span title="SMTP down">SMTP down</span>' in page
     services.cohort_pause(cohort=cohort)
     assert len(listed(EventState.PAUSED)) == total - 2
     assert staff.get("/admin/cohorts/cohortevent/?state=nonsense").status_code == 200
