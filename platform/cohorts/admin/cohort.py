@@ -1,16 +1,70 @@
-"""The Cohort page: edits go through cohort_create / cohort_update; pause and resume actions."""
+"""The Cohort page: edits go through cohort_create / cohort_update; pause and resume actions; the
+cohort's calendar page (its events by week, their state, Beat entry and effects)."""
 
 import copy
+from collections.abc import Sequence
 
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
-from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.db.models import Count, QuerySet
+from django.http import Http404, HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
 
-from cohorts import calendar, services, sync
+from cohorts import calendar, selectors, services, sync
 from cohorts.admin.learners import EnrollmentInline
-from cohorts.models import Cohort
+from cohorts.keys import EventKey, EventKeyError
+from cohorts.models import Cohort, CohortEvent
+from core import clock
+from notifications.models import Notification
+from submissions.models import WindowTransition
+
+Kind = CohortEvent.Kind
+# Which notification each calendar event writes (notifications.effects), to count them per event.
+NOTIFICATION_KINDS = {
+    Kind.UNLOCK: Notification.Kind.UNIT_UNLOCKED,
+    Kind.OPEN: Notification.Kind.WINDOW_OPENED,
+    Kind.REMIND: Notification.Kind.REMINDER,
+    Kind.DUE: Notification.Kind.DUE_PASSED,
+    Kind.CLOSE: Notification.Kind.WINDOW_CLOSED,
+}
+
+
+def transitions_read(cohort: Cohort, events: Sequence[CohortEvent]) -> dict[int, str]:
+    """Effect reader (one query): the window transition each open / due / close event recorded."""
+    recorded = {
+        (t.project.program_id, t.project.key, t.kind, t.enrollment_id): t.get_kind_display()
+        for t in WindowTransition.objects.filter(cohort=cohort).select_related("project")
+    }
+    out = {}
+    for event in events:
+        label = recorded.get((event.program_id, event.subject, event.kind, event.enrollment_id))
+        if label:
+            out[event.pk] = f"window {label.lower()}"
+    return out
+
+
+def notifications_read(cohort: Cohort, events: Sequence[CohortEvent]) -> dict[int, str]:
+    """Effect reader (one query): how many notifications each event wrote (kind, topic, its instant)."""
+    counts = {
+        (row["kind"], row["subject"], row["effective_at"]): row["n"]
+        for row in Notification.objects.filter(enrollment__cohort=cohort)
+        .values("kind", "subject", "effective_at")
+        .annotate(n=Count("pk"))
+        .order_by()
+    }
+    out = {}
+    for event in events:
+        try:
+            topic = EventKey.parse(event.key).topic
+        except EventKeyError:
+            continue
+        n = counts.get((NOTIFICATION_KINDS.get(event.kind), topic, event.at))
+        if n:
+            out[event.pk] = f"{n} notification{'s' if n != 1 else ''}"
+    return out
 
 
 class CohortForm(forms.ModelForm):
@@ -41,13 +95,53 @@ class CohortForm(forms.ModelForm):
 
 @admin.register(Cohort)
 class CohortAdmin(admin.ModelAdmin):
-    list_display = ("name", "program", "start_date", "timezone", "status", "speed")
+    list_display = ("name", "program", "start_date", "timezone", "status", "speed", "calendar_link")
     list_filter = ("status", "program")
     search_fields = ("name",)
     readonly_fields = ("status", "rehearsal_epoch", "created_at")
     form = CohortForm
     inlines = (EnrollmentInline,)
     actions = ("pause", "resume")
+    change_form_template = "admin/cohorts/cohort/change_form.html"  # adds a "Calendar" button
+
+    def get_urls(self) -> list:
+        calendar_url = path(
+            "<path:object_id>/calendar/",
+            self.admin_site.admin_view(self.calendar_view),
+            name="cohorts_cohort_calendar",
+        )
+        return [calendar_url, *super().get_urls()]
+
+    @admin.display(description="calendar")
+    def calendar_link(self, cohort: Cohort) -> str:
+        return format_html(
+            '<a href="{}">Calendar</a>', reverse("admin:cohorts_cohort_calendar", args=[cohort.pk])
+        )
+
+    def calendar_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """The cohort's calendar: its events by week, each with its local and real time, state, Beat
+        entry, a link to move it and what it produced."""
+        cohort = self.get_object(request, object_id)
+        if cohort is None:
+            raise Http404(f"No cohort with id {object_id!r}.")
+        if not self.has_view_or_change_permission(request, cohort):
+            raise Http404(f"No cohort with id {object_id!r}.")
+        page = selectors.calendar_weeks(
+            cohort=cohort, now=clock.now(), effects=(transitions_read, notifications_read)
+        )
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "cohort": cohort,
+            "page": page,
+            "title": f"{cohort.name}: calendar",
+            "subtitle": None,
+            "is_nav_sidebar_enabled": False,  # the calendar needs the page's full width (1,400 px)
+            "can_move": self.admin_site._registry[CohortEvent].has_change_permission(request),
+            "state_order": list(selectors.EventState),
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, "admin/cohorts/cohort/calendar.html", context)
 
     def save_model(self, request: HttpRequest, obj: Cohort, form, change: bool) -> None:
         # Through the services: the row is locked and only the fields this form changed are written
@@ -63,6 +157,12 @@ class CohortAdmin(admin.ModelAdmin):
         super().save_related(request, form, formsets, change)
         # Learners added or regrouped in the inline: group extensions follow them.
         sync.cohort_calendar_sync(cohort=form.instance)
+
+    def get_deleted_objects(self, objs, request: HttpRequest) -> tuple:
+        # A cohort's events go with it (staff may not delete one alone: the program plans them).
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        perms_needed.discard(CohortEvent._meta.verbose_name)
+        return deleted, counts, perms_needed, protected
 
     def delete_model(self, request: HttpRequest, obj: Cohort) -> None:
         services.cohort_delete(cohort=obj)
