@@ -299,7 +299,7 @@ def announce_when_up(
         f"  admin    {admin}   login: {login}",
         f"  flower   {flower}   login: {flower_login}",
         f"  health   http://127.0.0.1:{web_port}/healthz",
-        f"  calendar http://127.0.0.1:{web_port}/admin/cohorts/cohortevent/   (the rehearsal plays a week a minute)",
+        f"  calendar http://127.0.0.1:{web_port}/admin/cohorts/cohort/   (each cohort's Calendar; the rehearsal plays a week a minute)",
         f"  logs     {log_dir}/<web|worker|beat|flower>.log   (a program that exits is restarted)",
         "  Ctrl-C stops everything (web, worker, Beat, Flower and the embedded Redis).",
         "=" * 72,
