@@ -219,9 +219,14 @@ def validate(cohort: Cohort, events: list[PlannedEvent], overrides: Overrides) -
                 raise ValidationError({field: f"project '{pkey}': {message}"})
 
 
-def check(cohort: Cohort, *, move: tuple[str, datetime | None] | None = None) -> None:
-    """Validate the cohort's calendar as it would be (optionally with one event moved) without saving."""
+def check(
+    cohort: Cohort, *, move: tuple[str, datetime | None] | None = None, zone_was: ZoneInfo | None = None
+) -> None:
+    """Validate the cohort's calendar as it would be (optionally with one event moved, or after a zone
+    change from `zone_was`, which keeps moved events at their local wall time) without saving."""
     overrides = overrides_of(cohort)
+    if zone_was is not None:
+        overrides = {key: same_wall_time(at, zone_was, cohort.zone) for key, at in overrides.items()}
     if move is not None:
         key, at = move
         if at is None:

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MinValueValidator, RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 
 from programs.models import Program, Project, Unit
@@ -57,7 +57,7 @@ class Cohort(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.SCHEDULED)
     speed = models.FloatField(
         default=1.0,
-        validators=[validate_finite, MinValueValidator(1.0)],
+        validators=[validate_finite, MinValueValidator(1.0), MaxValueValidator(10_000_000.0)],
         help_text="Rehearsal: seconds of calendar played per real second (1 = real time).",
     )
     rehearsal_epoch = models.DateTimeField(

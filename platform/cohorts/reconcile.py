@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.db.models import F, Min
 
-from cohorts.effects import PASS_THROUGH, FireOutcome, FireStatus, cohort_calendar_advance
+from cohorts.effects import FireOutcome, FireStatus, cohort_calendar_advance
 from cohorts.models import Cohort, CohortEvent
 from core import clock
 
@@ -41,10 +42,11 @@ def calendar_reconcile(*, now: datetime | None = None, limit: int = 500) -> list
     for cohort_id in cohorts:
         try:
             outcomes.extend(cohort_calendar_advance(cohort_id=cohort_id, now=now))
-        except PASS_THROUGH:
-            raise  # the soft time limit: stop now; a locked database: the task retries
+        except SoftTimeLimitExceeded:
+            raise  # the task's time is up: stop now, the next run goes on
         except Exception:
-            # One broken cohort must not hold back every other cohort.
+            # One broken cohort (a bug, a lock timeout, a query the database refuses) must not hold back
+            # every other cohort; its events stay due and the next run tries them again.
             logger.exception("reconciler could not advance cohort %s; going on", cohort_id)
     done = sum(o.status == FireStatus.DONE for o in outcomes)
     if outcomes:

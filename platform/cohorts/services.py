@@ -165,6 +165,7 @@ def cohort_resume(*, cohort: Cohort, now: datetime | None = None) -> Cohort:
 @transaction.atomic
 def cohort_delete(*, cohort: Cohort) -> None:
     """Delete the cohort and every Beat entry of its calendar."""
+    lock(cohort)  # no event of it runs while it goes
     entries.delete(prefix=beat_entry_prefix(cohort.pk))
     cohort.delete()
 
@@ -179,7 +180,8 @@ def cohort_event_move(*, event: CohortEvent, at: datetime | None) -> CohortEvent
             {"override_at": f"{event.key} already happened on {event.done_at:%Y-%m-%d %H:%M} UTC"}
         )
     event.override_at = at
-    event.save(update_fields=["override_at"])
+    event.retry_at = None  # a failed event moved by staff is tried at its new time, not after a backoff
+    event.save(update_fields=["override_at", "retry_at"])
     cohort_calendar_sync(cohort=event.cohort)
     return event
 
@@ -211,6 +213,8 @@ def enrollment_create(
         Enrollment._meta.get_field("email").run_validators(email)
     except ValidationError as exc:
         raise ValidationError({"email": exc.messages}) from exc
+    if resync:
+        lock(cohort)  # the writers' lock order: the cohort row before its rows (the re-sync locks it)
     if cohort.enrollments.filter(email=email).exists():
         raise _already_enrolled(cohort, email)
     user_model = get_user_model()
@@ -630,6 +634,52 @@ def unit_save(*, unit: Unit) -> ResyncSummary:
     unit.full_clean()
     unit.save()
     return program_cohorts_resync(program=unit.program)
+
+
+def _refuse_deleting_used(what: str, *, releases: int = 0, submissions: int = 0, extensions: int = 0) -> None:
+    used = [
+        f"{n} {name}"
+        for name, n in (
+            ("release(s)", releases),
+            ("submission(s)", submissions),
+            ("extension(s)", extensions),
+        )
+        if n
+    ]
+    if used:
+        raise ValidationError(
+            f"{what} cannot be deleted: cohorts have used it ({', '.join(used)}); keep it in the program"
+        )
+
+
+@transaction.atomic
+def unit_delete(*, unit: Unit) -> ResyncSummary:
+    """Delete an unused unit (and its projects) and re-sync every cohort of the program, so no cohort
+    keeps events for it. A unit cohorts have released, or whose projects have submissions or
+    extensions, is refused: deleting it would silently delete what learners did."""
+    projects = unit.projects.all()
+    _refuse_deleting_used(
+        f"unit '{unit.key}'",
+        releases=unit.releases.count(),
+        submissions=sum(p.submissions.count() for p in projects),
+        extensions=sum(p.extensions.count() for p in projects),
+    )
+    program = unit.program
+    unit.delete()
+    return program_cohorts_resync(program=program)
+
+
+@transaction.atomic
+def project_delete(*, project: Project) -> ResyncSummary:
+    """Delete an unused project and re-sync every cohort of the program (see unit_delete)."""
+    _refuse_deleting_used(
+        f"project '{project.key}'",
+        submissions=project.submissions.count(),
+        extensions=project.extensions.count(),
+    )
+    program = project.program
+    project.delete()
+    return program_cohorts_resync(program=program)
 
 
 @transaction.atomic

@@ -13,11 +13,19 @@ from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import ValidationError
 from django.forms.models import BaseInlineFormSet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
-from cohorts.services import program_change_check, program_edit, project_save, unit_save
+from cohorts.services import (
+    program_change_check,
+    program_edit,
+    project_delete,
+    project_save,
+    unit_delete,
+    unit_save,
+)
+from core.admin_refusals import refusal_as_message
 from programs.forms import ProgramForm, ProjectForm, UnitForm
 from programs.models import ContentItem, Program, Project, Unit
 from programs.selectors import default_anchors, next_monday, program_schedule_preview, program_zone
@@ -168,7 +176,7 @@ class ProgramAdmin(admin.ModelAdmin):
         form_url: str = "",
         extra_context: dict | None = None,
     ) -> HttpResponse:
-        return _refusal_as_message(
+        return refusal_as_message(
             self,
             request,
             lambda: super(ProgramAdmin, self).changeform_view(
@@ -209,16 +217,6 @@ def _date_param(request: HttpRequest, name: str, errors: list, label: str) -> da
         return None
 
 
-def _refusal_as_message(model_admin: admin.ModelAdmin, request: HttpRequest, view: Any) -> HttpResponse:
-    """The forms check every cohort before saving; should a cohort still refuse at save time (a cohort
-    edited meanwhile), the whole save is rolled back and the page says so, instead of a 500."""
-    try:
-        return view()
-    except ValidationError as exc:
-        model_admin.message_user(request, f"Nothing was saved: {' '.join(exc.messages)}", messages.ERROR)
-        return HttpResponseRedirect(request.get_full_path())
-
-
 class CohortSafeForm(forms.ModelForm):
     """Refuses, as a form error naming the cohort, an edit that any cohort's calendar would refuse."""
 
@@ -249,10 +247,31 @@ class ContentInline(admin.TabularInline):
 
 class _ResyncingAdmin(admin.ModelAdmin):
     save_service = None
+    delete_service = None
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple:
+        # A unit or project stays in its program: moving it would leave the former program's cohorts
+        # with events for something they no longer have.
+        return (*super().get_readonly_fields(request, obj), *(("program",) if obj is not None else ()))
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         summary = type(self).save_service(obj)
         self.message_user(request, f"{summary}.", messages.INFO)
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        summary = type(self).delete_service(obj)
+        self.message_user(request, f"{summary}.", messages.INFO)
+
+    def delete_queryset(self, request: HttpRequest, queryset: Any) -> None:
+        for obj in queryset:
+            self.delete_model(request, obj)
+
+    def delete_view(
+        self, request: HttpRequest, object_id: str, extra_context: dict | None = None
+    ) -> HttpResponse:
+        return refusal_as_message(
+            self, request, lambda: super(_ResyncingAdmin, self).delete_view(request, object_id, extra_context)
+        )
 
     def changeform_view(
         self,
@@ -261,7 +280,7 @@ class _ResyncingAdmin(admin.ModelAdmin):
         form_url: str = "",
         extra_context: dict | None = None,
     ) -> HttpResponse:
-        return _refusal_as_message(
+        return refusal_as_message(
             self,
             request,
             lambda: super(_ResyncingAdmin, self).changeform_view(request, object_id, form_url, extra_context),
@@ -279,6 +298,10 @@ class UnitAdmin(_ResyncingAdmin):
     def save_service(unit: Unit) -> Any:
         return unit_save(unit=unit)
 
+    @staticmethod
+    def delete_service(unit: Unit) -> Any:
+        return unit_delete(unit=unit)
+
 
 @admin.register(Project)
 class ProjectAdmin(_ResyncingAdmin):
@@ -289,3 +312,7 @@ class ProjectAdmin(_ResyncingAdmin):
     @staticmethod
     def save_service(project: Project) -> Any:
         return project_save(project=project)
+
+    @staticmethod
+    def delete_service(project: Project) -> Any:
+        return project_delete(project=project)

@@ -18,6 +18,7 @@ from cohorts.admin.learners import EnrollmentInline
 from cohorts.keys import EventKey, EventKeyError
 from cohorts.models import Cohort, CohortEvent
 from core import clock
+from core.admin_refusals import RefusalsAsMessages
 from notifications.models import Notification
 from submissions.models import WindowTransition
 
@@ -85,7 +86,9 @@ class CohortForm(forms.ModelForm):
                 # Field validators (zone, anchor dates) normally run after clean(); the calendar needs them first.
                 candidate.clean_fields(exclude=[f.name for f in Cohort._meta.fields if f.name not in data])
                 services.require_anchors(candidate)
-                calendar.check(candidate)
+                # A new zone keeps staff-moved events at their local wall time, as cohort_update does.
+                moved_zone = self.instance.pk and candidate.timezone != self.instance.timezone
+                calendar.check(candidate, zone_was=self.instance.zone if moved_zone else None)
             except ValidationError as exc:
                 for field, errors in exc.message_dict.items():
                     # A problem with one of the cohort's moved events is the form's, not a field's.
@@ -94,7 +97,7 @@ class CohortForm(forms.ModelForm):
 
 
 @admin.register(Cohort)
-class CohortAdmin(admin.ModelAdmin):
+class CohortAdmin(RefusalsAsMessages, admin.ModelAdmin):
     list_display = ("name", "program", "start_date", "timezone", "status", "speed", "calendar_link")
     list_filter = ("status", "program")
     search_fields = ("name",)
@@ -154,6 +157,7 @@ class CohortAdmin(admin.ModelAdmin):
         obj.refresh_from_db()
 
     def save_related(self, request, form, formsets, change) -> None:
+        sync.lock(form.instance)  # the writers' lock order: the cohort row before the learners' rows
         super().save_related(request, form, formsets, change)
         # Learners added or regrouped in the inline: group extensions follow them.
         sync.cohort_calendar_sync(cohort=form.instance)

@@ -16,6 +16,7 @@ from cohorts import calendar, selectors, services
 from cohorts.admin.fields import ZonedDateTimeField
 from cohorts.models import Cohort, CohortEvent, Release
 from core import clock
+from core.admin_refusals import RefusalsAsMessages
 
 EventState = selectors.EventState
 
@@ -113,7 +114,7 @@ class StateFilter(admin.SimpleListFilter):
 
 
 @admin.register(CohortEvent)
-class CohortEventAdmin(admin.ModelAdmin):
+class CohortEventAdmin(RefusalsAsMessages, admin.ModelAdmin):
     """Staff move one event for one cohort; Beat follows within seconds. Events come from the program:
     none is added or deleted here."""
 

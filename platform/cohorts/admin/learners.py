@@ -19,6 +19,7 @@ from cohorts import services
 from cohorts.admin.fields import ZonedDateTimeField
 from cohorts.models import Cohort, Enrollment, Extension
 from core import clock
+from core.admin_refusals import RefusalsAsMessages
 from programs.models import Project
 from tasks.calendar import reconcile
 
@@ -95,7 +96,7 @@ class EnrollmentAdminForm(EnrollmentForm):
 
 
 @admin.register(Enrollment)
-class EnrollmentAdmin(admin.ModelAdmin):
+class EnrollmentAdmin(RefusalsAsMessages, admin.ModelAdmin):
     """The learner list; also answers the email autocomplete of the extension page."""
 
     form = EnrollmentAdminForm
@@ -262,7 +263,7 @@ class ExtensionForm(forms.ModelForm):
 
 
 @admin.register(Extension)
-class ExtensionAdmin(admin.ModelAdmin):
+class ExtensionAdmin(RefusalsAsMessages, admin.ModelAdmin):
     list_display = ("cohort", "project", "who", "due", "cutoff", "granted_by")
     list_filter = ("cohort",)
     list_select_related = ("cohort", "project", "enrollment", "granted_by")
