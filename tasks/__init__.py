@@ -1,3 +1,3 @@
 """Celery tasks: thin entry points (ids in, one service call); they own retry, queue and time limits."""
 
-from tasks import calendar, ops  # noqa: F401 - registers the tasks with the app
+from tasks import calendar, notifications, ops  # noqa: F401 - registers the tasks with the app

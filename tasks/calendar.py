@@ -5,7 +5,13 @@ from django.db import OperationalError
 
 from cohorts.effects import FireStatus, calendar_event_fire
 from cohorts.reconcile import calendar_reconcile
+from tasks.notifications import sweep
 from tasks.policy import IDEMPOTENT
+
+
+def _deliver_after_commit() -> None:
+    """The effect wrote outbox rows: have them delivered once its transaction commits (invariant 4)."""
+    sweep.delay_on_commit()
 
 
 @shared_task(
@@ -20,7 +26,10 @@ from tasks.policy import IDEMPOTENT
 )
 def fire_event(cohort_id: int, event: str) -> str:
     """Carry out one calendar event; safe to run twice."""
-    return calendar_event_fire(cohort_id=cohort_id, key=event).status
+    status = calendar_event_fire(cohort_id=cohort_id, key=event).status
+    if status == FireStatus.DONE:
+        _deliver_after_commit()
+    return status
 
 
 @shared_task(
@@ -35,4 +44,7 @@ def fire_event(cohort_id: int, event: str) -> str:
 )
 def reconcile() -> int:
     """Carry out every event that is due but not done (Beat was down, a message was lost)."""
-    return sum(outcome.status == FireStatus.DONE for outcome in calendar_reconcile())
+    done = sum(outcome.status == FireStatus.DONE for outcome in calendar_reconcile())
+    if done:
+        _deliver_after_commit()
+    return done

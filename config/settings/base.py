@@ -164,6 +164,7 @@ CELERY_TASK_ROUTES = ("tasks.routing.route",)
 CELERY_BEAT_SCHEDULER = "schedules.scheduler:NexusScheduler"
 # Beat copies these into its database table at start, so staff see and edit them in the admin.
 NEXUS_RECONCILE_EVERY = env_int("NEXUS_RECONCILE_EVERY", 60)
+NEXUS_NOTIFY_SWEEP_EVERY = env_int("NEXUS_NOTIFY_SWEEP_EVERY", 30)
 CELERY_BEAT_SCHEDULE = {
     "nexus:reconcile": {
         "task": "nexus.calendar.reconcile",
@@ -172,6 +173,12 @@ CELERY_BEAT_SCHEDULE = {
         # (django-celery-beat reads "expire_seconds" here; it drops "expires".)
         # No queue here: tasks/routing.py routes it like any other send.
         "options": {"expire_seconds": max(NEXUS_RECONCILE_EVERY - 5, 1)},
+    },
+    # Delivers the outbox: rows pending past their not-before time and rows whose sender died mid-send.
+    "nexus:notifications-sweep": {
+        "task": "nexus.notifications.sweep",
+        "schedule": timedelta(seconds=NEXUS_NOTIFY_SWEEP_EVERY),
+        "options": {"expire_seconds": max(NEXUS_NOTIFY_SWEEP_EVERY - 5, 1)},
     },
 }
 # On a re-sync (resume, edit), an event that fell due at most this long ago stays armed in Beat;
@@ -190,6 +197,25 @@ DJANGO_CELERY_BEAT_TZ_AWARE = True
 # Beat writes a heartbeat to Redis every tick; /healthz calls Beat down when it is older than this.
 NEXUS_BEAT_HEARTBEAT_KEY = "nexus:beat:heartbeat"
 NEXUS_BEAT_HEARTBEAT_MAX_AGE = env_int("NEXUS_BEAT_HEARTBEAT_MAX_AGE", 60)
+
+# --- email: any SMTP server (prod sets the SMTP backend; dev and tests pick their own) -----------------
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 20)  # a hung SMTP server must not hold a sender forever
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "nexus@localhost")
+# The right-hand side of every notification's Message-ID (stable per notification: a resend keeps it).
+NEXUS_EMAIL_DOMAIN = (
+    os.environ.get("NEXUS_EMAIL_DOMAIN") or DEFAULT_FROM_EMAIL.rpartition("@")[2] or "localhost"
+)
+# The outbox sender: rows per claim (and per SMTP connection), how long a claim lasts, and how often a
+# transient error is retried (backoff doubles from NEXUS_NOTIFY_RETRY_BASE seconds) before the row fails.
+NEXUS_NOTIFY_BATCH = env_int("NEXUS_NOTIFY_BATCH", 200)
+NEXUS_NOTIFY_LEASE = env_int("NEXUS_NOTIFY_LEASE", 300)
+NEXUS_NOTIFY_RETRY_BASE = env_int("NEXUS_NOTIFY_RETRY_BASE", 60)
+NEXUS_NOTIFY_MAX_ATTEMPTS = env_int("NEXUS_NOTIFY_MAX_ATTEMPTS", 8)
 
 # --- logging: Django owns it; every process logs to stderr --------------------------------------------
 LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")

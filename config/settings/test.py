@@ -9,7 +9,8 @@ SECRET_KEY = "test-only-key"  # noqa: S105
 DEBUG = False
 ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast; tests only
-EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+# locmem, unless the end-to-end tests point their worker at an SMTP sink on loopback.
+EMAIL_BACKEND = os.environ.get("NEXUS_TEST_EMAIL_BACKEND") or "django.core.mail.backends.locmem.EmailBackend"
 
 # The end-to-end tests start real worker and Beat processes that must see the test database, so
 # SQLite's test database is a file (never :memory:), one per test session.

@@ -2,11 +2,13 @@
 
 from datetime import datetime
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from cohorts.models import Enrollment
 from notifications.models import Notification
+from notifications.services import outbox_retry
 from programs.relative import UnknownTimezoneError, resolve_zone
 
 
@@ -33,6 +35,26 @@ class NotificationAdmin(admin.ModelAdmin):
     list_filter = ("kind", "status", "channel", ("enrollment__cohort", admin.RelatedOnlyFieldListFilter))
     list_select_related = ("enrollment__cohort",)
     search_fields = ("enrollment__email",)
+    actions = ("retry",)
+    # The change page is read-only (no change permission): what was sent, to whom, and how it went.
+    fieldsets = (
+        (None, {"fields": ("kind", "learner", "subject", "effective", "channel", "payload")}),
+        (
+            "Delivery",
+            {"fields": ("status", "attempts", "last_error", "not_before", "lease_until", "created", "sent")},
+        ),
+        ("What the learner was told", {"fields": ("rendered_subject", "rendered_body")}),
+    )
+    readonly_fields = ("learner", "effective", "created", "sent")
+
+    @admin.action(description="Retry the selected failed notifications")
+    def retry(self, request: HttpRequest, queryset: QuerySet[Notification]) -> None:
+        count = outbox_retry(ids=queryset.values_list("pk", flat=True))
+        skipped = queryset.count() - count
+        message = f"{count} notification(s) will be sent again."
+        if skipped:
+            message += f" {skipped} not failed: left alone."
+        self.message_user(request, message, messages.SUCCESS if count else messages.WARNING)
 
     @admin.display(description="learner", ordering="enrollment__email")
     def learner(self, notification: Notification) -> str:

@@ -108,3 +108,48 @@ def test_a_page_of_fifty_takes_as_many_queries_as_a_page_of_one(
         response = admin_client.get(URL)
     assert response.status_code == 200
     assert response.context["cl"].result_count == 50
+
+
+def test_the_change_page_shows_delivery_and_what_the_learner_was_told(make_cohort, admin_client):
+    outbox(make_cohort(learners=()), 1)
+    notification = Notification.objects.get()
+    Notification.objects.filter(pk=notification.pk).update(
+        status=Notification.Status.FAILED,
+        attempts=3,
+        last_error="learner00@example.com: 550 5.1.1 No such user",
+        rendered_subject="Project 0: submissions are open",
+        rendered_body="Hello learner00@example.com,\n\nSubmissions for Project 0 opened at ...",
+    )
+    page = admin_client.get(f"{URL}{notification.pk}/change/").content.decode()
+    for text in (
+        "Failed",
+        "550 5.1.1 No such user",
+        "Project 0: submissions are open",
+        "Submissions for Project 0 opened at",
+        "What the learner was told",
+        "Attempts",
+    ):
+        assert text in page, text
+
+
+def test_the_retry_action_puts_failed_rows_back_to_pending_and_leaves_others(make_cohort, admin_client):
+    # given one failed, one sent and one pending notification
+    outbox(make_cohort(learners=()), 3)
+    failed, sent, pending = Notification.objects.order_by("enrollment__email")
+    Notification.objects.filter(pk=failed.pk).update(
+        status=Notification.Status.FAILED, last_error="550 No such user", not_before=OPENS
+    )
+    # when staff retry all three
+    response = admin_client.post(
+        URL,
+        {"action": "retry", "_selected_action": [failed.pk, sent.pk, pending.pk]},
+        follow=True,
+    )
+    # then only the failed one moves, back to pending with no wait; the page says so
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "1 notification(s) will be sent again. 2 not failed: left alone." in page
+    failed.refresh_from_db()
+    assert (failed.status, failed.not_before) == (Notification.Status.PENDING, None)
+    assert Notification.objects.get(pk=sent.pk).status == Notification.Status.SENT
+    assert Notification.objects.get(pk=pending.pk).status == Notification.Status.PENDING
