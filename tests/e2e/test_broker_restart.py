@@ -219,7 +219,11 @@ def play_and_restart(redis, start_process, kill, beats=1, *, pause_leader=False)
         back_at = datetime.now(tz=UTC)
     # then every event is done within two minutes, by the same worker process
     wait_for(
-        lambda: not cohort.events.filter(done_at__isnull=True).exists() or worker.popen.poll() is not None,
+        lambda: (
+            not cohort.events.filter(done_at__isnull=True).exists()
+            or worker.popen.poll() is not None
+            or "Unrecoverable error" in worker.log()
+        ),
         RECOVERY_BOUND,
         "every event to be done",
         procs,
