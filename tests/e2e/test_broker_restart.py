@@ -4,6 +4,11 @@ The test owns a redis-server of its own (no persistence) and SIGKILLs it while a
 playing, then starts a new, empty one on the same port. Messages queued in Redis are gone; Beat's sends
 during the outage fail and are sent again; the reconciler (every 3 s here) catches up the rest. Every
 event must be done exactly once, by the same worker process, within two minutes of Redis coming back.
+
+Issue #10: on Celery 5.7.0 the worker died here ("Unrecoverable error: AttributeError('NoneType' object
+has no attribute 'hostname')") when a task was in flight: after collect() it closes the connection again,
+and the Redis channel's restore of the unacknowledged message needs the transport's client, already gone.
+The first test is the guard against locking such a version again.
 """
 
 from __future__ import annotations
