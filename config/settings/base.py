@@ -142,6 +142,13 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_WORKER_CONCURRENCY = env_int("CELERY_WORKER_CONCURRENCY", 2)
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # Django owns logging
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A worker rides out a broker outage of any length (#10): it keeps reconnecting instead of exiting after
+# Celery's default 100 attempts (about 45 minutes), so an outage never needs a human to restart workers.
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+# A task running when the broker connection drops runs to its end (its effect is keyed, invariant 1);
+# said explicitly because Celery 6 changes the default to cancelling it. Its message, unacknowledged,
+# comes back after the visibility timeout (or is gone with an emptied Redis: the reconciler repairs that).
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 # Longer than any countdown we use; far-future work lives in the database and Beat (invariant 5).
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
