@@ -49,7 +49,13 @@ def test_an_unlock_due_in_seconds_emails_every_learner_exactly_once(
 
     wait_for(lambda: len(week_2_mail()) >= len(LEARNERS), 40, "the week-2 emails", procs)
     rows = Notification.objects.filter(enrollment__cohort=cohort, kind="unit_unlocked", subject="week-2")
-    wait_for(lambda: {r.status for r in rows} == {Notification.Status.SENT}, 10, "rows marked sent", procs)
+    # (a fresh query each time: iterating one queryset would cache its first answer)
+    wait_for(
+        lambda: set(rows.values_list("status", flat=True)) == {Notification.Status.SENT},
+        10,
+        "rows marked sent",
+        procs,
+    )
     # and exactly once each, even after the periodic sweep has had its turn
     wait_for(lambda: "nexus.notifications.sweep" in celery_beat_process.log(), 40, "Beat's sweep", procs)
     assert sorted(m["To"] for m in week_2_mail()) == sorted(LEARNERS)
