@@ -25,7 +25,7 @@ from cohorts.services import (
     unit_delete,
     unit_save,
 )
-from core.admin_refusals import refusal_as_message
+from core.admin_refusals import RefusalsAsMessages, refusal_as_message
 from programs.forms import ProgramForm, ProjectForm, UnitForm
 from programs.models import ContentItem, Program, Project, Unit
 from programs.selectors import default_anchors, next_monday, program_schedule_preview, program_zone
@@ -245,7 +245,7 @@ class ContentInline(admin.TabularInline):
     extra = 0
 
 
-class _ResyncingAdmin(admin.ModelAdmin):
+class _ResyncingAdmin(RefusalsAsMessages, admin.ModelAdmin):
     save_service = None
     delete_service = None
 
@@ -265,26 +265,6 @@ class _ResyncingAdmin(admin.ModelAdmin):
     def delete_queryset(self, request: HttpRequest, queryset: Any) -> None:
         for obj in queryset:
             self.delete_model(request, obj)
-
-    def delete_view(
-        self, request: HttpRequest, object_id: str, extra_context: dict | None = None
-    ) -> HttpResponse:
-        return refusal_as_message(
-            self, request, lambda: super(_ResyncingAdmin, self).delete_view(request, object_id, extra_context)
-        )
-
-    def changeform_view(
-        self,
-        request: HttpRequest,
-        object_id: str | None = None,
-        form_url: str = "",
-        extra_context: dict | None = None,
-    ) -> HttpResponse:
-        return refusal_as_message(
-            self,
-            request,
-            lambda: super(_ResyncingAdmin, self).changeform_view(request, object_id, form_url, extra_context),
-        )
 
 
 @admin.register(Unit)
