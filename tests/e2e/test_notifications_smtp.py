@@ -23,6 +23,7 @@ def smtp_for_children(monkeypatch):
     monkeypatch.setenv("NEXUS_TEST_EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
     monkeypatch.setenv("EMAIL_HOST", controller.hostname)
     monkeypatch.setenv("EMAIL_PORT", str(controller.port))
+    monkeypatch.setenv("NEXUS_NOTIFY_SWEEP_EVERY", "3")  # Beat's periodic sweep has its turn within seconds
     yield sink
     controller.stop()
 
