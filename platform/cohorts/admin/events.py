@@ -141,21 +141,8 @@ class CohortEventAdmin(RefusalsAsMessages, admin.ModelAdmin):
         "done",
         "error",
     )
-    readonly_fields = (
-        "cohort_link",
-        "key",
-        "kind",
-        "subject",
-        "enrollment",
-        "state",
-        "zone",
-        "program_time",
-        "local_time",
-        "utc_time",
-        "fires",
-        "done",
-        "error",
-    )
+    # Everything but the time staff type (and the "carry it out now" choice) is shown, not edited.
+    readonly_fields = tuple(name for name in fields if name not in ("override_at", "carry_out_now"))
 
     def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
         # Seven columns and the filters fit 1,400 px without the navigation sidebar.
