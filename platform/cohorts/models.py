@@ -63,6 +63,9 @@ class Cohort(models.Model):
     rehearsal_epoch = models.DateTimeField(
         null=True, blank=True, help_text="Rehearsal: the real instant the calendar's day 0 00:00 maps to."
     )
+    chat_webhook_url = models.URLField(
+        max_length=500, blank=True, help_text="Optional: the cohort's Slack/Discord announcements webhook."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -127,6 +130,9 @@ class Enrollment(models.Model):
         ],
     )
     group = models.CharField(max_length=64, blank=True, help_text="For per-group extensions.")
+    chat_webhook_url = models.URLField(
+        max_length=500, blank=True, help_text="Optional: the learner's own Slack/Discord incoming webhook."
+    )
 
     class Meta:
         ordering = ["cohort", "email"]

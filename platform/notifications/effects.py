@@ -40,6 +40,7 @@ def notify(cohort: Cohort, event: CohortEvent) -> None:
             ids = [i for i in ids if i not in done]
     outbox_write(
         kind=kind,
+        cohort_id=cohort.pk,
         enrollment_ids=ids,
         subject=EventKey.parse(event.key).topic,
         effective_at=event.at,

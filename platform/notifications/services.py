@@ -17,6 +17,7 @@ from notifications.models import Notification
 def outbox_write(
     *,
     kind: str,
+    cohort_id: int,
     enrollment_ids: Iterable[int],
     subject: str,
     effective_at: datetime,
@@ -27,6 +28,7 @@ def outbox_write(
     rows = [
         Notification(
             kind=kind,
+            cohort_id=cohort_id,
             enrollment_id=eid,
             subject=subject,
             effective_at=effective_at,

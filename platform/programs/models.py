@@ -124,6 +124,19 @@ class Project(models.Model):
     reminders = models.JSONField(
         null=True, blank=True, validators=[validate_durations], help_text="Empty: the program's defaults."
     )
+    # GitHub: which checks decide a submission's CI status, and where learners' repositories come from.
+    required_checks = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Names of the checks that must pass (check runs, workflows, status contexts); "
+        "empty: every check of the commit.",
+    )
+    template_repository = models.CharField(
+        max_length=140, blank=True, help_text="owner/name of the template each learner's repository is made from."
+    )
+    github_organization = models.CharField(
+        max_length=39, blank=True, help_text="Where learners' repositories are created."
+    )
 
     class Meta:
         ordering = ["program", "position"]

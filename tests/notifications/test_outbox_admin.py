@@ -27,6 +27,7 @@ def outbox(cohort, count):
     Notification.objects.bulk_create(
         Notification(
             kind=Notification.Kind.WINDOW_OPENED,
+            cohort=cohort,
             enrollment=enrollment,
             subject="p0",
             effective_at=OPENS,
@@ -64,6 +65,7 @@ def test_the_list_filters_by_kind_status_channel_and_cohort_and_searches_by_emai
     other = make_cohort(name="Other", learners=("eve@example.com",))
     Notification.objects.create(
         kind=Notification.Kind.REMINDER,
+        cohort=other,
         enrollment=other.enrollments.get(),
         subject="p0:1d",
         effective_at=OPENS,
