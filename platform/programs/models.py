@@ -132,7 +132,9 @@ class Project(models.Model):
         "empty: every check of the commit.",
     )
     template_repository = models.CharField(
-        max_length=140, blank=True, help_text="owner/name of the template each learner's repository is made from."
+        max_length=140,
+        blank=True,
+        help_text="owner/name of the template each learner's repository is made from.",
     )
     github_organization = models.CharField(
         max_length=39, blank=True, help_text="Where learners' repositories are created."
