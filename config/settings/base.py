@@ -224,6 +224,12 @@ NEXUS_NOTIFY_LEASE = env_int("NEXUS_NOTIFY_LEASE", 300)
 NEXUS_NOTIFY_RETRY_BASE = env_int("NEXUS_NOTIFY_RETRY_BASE", 60)
 NEXUS_NOTIFY_MAX_ATTEMPTS = env_int("NEXUS_NOTIFY_MAX_ATTEMPTS", 8)
 
+# --- outbound HTTP (chat webhooks, GitHub): core.http.check_public_url ---------------------------------
+# Production: https only, and never an address inside our network. dev.py and test.py relax both so
+# loopback servers (a fake GitHub, a local chat sink) can be reached; a test can turn them back on.
+NEXUS_HTTP_REQUIRE_HTTPS = env_bool("NEXUS_HTTP_REQUIRE_HTTPS", True)
+NEXUS_HTTP_ALLOW_PRIVATE = env_bool("NEXUS_HTTP_ALLOW_PRIVATE", False)
+
 # --- logging: Django owns it; every process logs to stderr --------------------------------------------
 LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
 LOGGING = {

@@ -25,5 +25,8 @@ else:
 REDIS_URL = os.environ.get("REDIS_URL", "")
 CELERY_BROKER_URL = REDIS_URL
 CELERY_RESULT_BACKEND = REDIS_URL
+# Loopback HTTP servers (a fake GitHub, a local chat sink) are reachable here, never in production.
+NEXUS_HTTP_REQUIRE_HTTPS = env_bool("NEXUS_HTTP_REQUIRE_HTTPS", False)
+NEXUS_HTTP_ALLOW_PRIVATE = env_bool("NEXUS_HTTP_ALLOW_PRIVATE", True)
 
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
