@@ -54,7 +54,7 @@ def test_a_silent_server_times_out_with_the_default_timeout():
     release = threading.Event()
 
     class Silent(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802
+        def do_GET(self):
             release.wait(5)
 
         def log_message(self, *args):
