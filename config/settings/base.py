@@ -223,6 +223,9 @@ NEXUS_NOTIFY_BATCH = env_int("NEXUS_NOTIFY_BATCH", 200)
 NEXUS_NOTIFY_LEASE = env_int("NEXUS_NOTIFY_LEASE", 300)
 NEXUS_NOTIFY_RETRY_BASE = env_int("NEXUS_NOTIFY_RETRY_BASE", 60)
 NEXUS_NOTIFY_MAX_ATTEMPTS = env_int("NEXUS_NOTIFY_MAX_ATTEMPTS", 8)
+# A "date changed" message waits this many seconds; a later edit for the same learner and subject within
+# it replaces it, so a burst of staff edits yields one message with the final dates.
+NEXUS_NOTIFY_DATE_CHANGE_DELAY = env_int("NEXUS_NOTIFY_DATE_CHANGE_DELAY", 300)
 
 # --- outbound HTTP (chat webhooks, GitHub): core.http.check_public_url ---------------------------------
 # Production: https only, and never an address inside our network. dev.py and test.py relax both so

@@ -8,4 +8,7 @@ class NotificationsConfig(AppConfig):
     verbose_name = "Notifications"
 
     def ready(self) -> None:
-        from notifications import effects  # noqa: F401 - registers the notification effects
+        from notifications import (
+            effects,  # noqa: F401 - registers the notification effects
+            receivers,  # noqa: F401 - connects to the cohorts' signals
+        )

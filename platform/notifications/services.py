@@ -23,8 +23,10 @@ def outbox_write(
     effective_at: datetime,
     payload: dict,
     channel: str = "email",
+    not_before: datetime | None = None,
 ) -> int:
-    """Queue one notification per learner; rows already written (a task run twice) are left alone."""
+    """Queue one notification per learner; rows already written (a task run twice) are left alone.
+    not_before: not sent before this instant (a date change waits for the last of a burst of edits)."""
     rows = [
         Notification(
             kind=kind,
@@ -34,6 +36,7 @@ def outbox_write(
             effective_at=effective_at,
             channel=channel,
             payload=payload,
+            not_before=not_before,
         )
         for eid in enrollment_ids
     ]
