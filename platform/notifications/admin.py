@@ -5,7 +5,7 @@ from datetime import datetime
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from django.utils.html import format_html
+from django.utils.html import escape, format_html
 
 from cohorts.models import Enrollment
 from notifications import admin_templates  # noqa: F401 - registers the TemplateOverride admin
@@ -71,7 +71,7 @@ class NotificationAdmin(admin.ModelAdmin):
             'style="width: 900px; height: 320px; border: 1px solid #ccc; background: #fff"></iframe>',
             shown.subject,
             shown.text,
-            shown.html,
+            escape(shown.html),  # rendered templates are "safe" strings: escape for the attribute anyway
         )
 
     @admin.display(description="learner", ordering="enrollment__email")

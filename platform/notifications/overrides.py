@@ -11,6 +11,7 @@ from functools import cache
 from django.template import Context, Engine, TemplateSyntaxError
 from django.template.backends.django import get_installed_libraries
 from django.utils.html import escape, linebreaks
+from django.utils.safestring import mark_safe
 
 from cohorts.models import Cohort, Enrollment
 from core import clock
@@ -103,7 +104,7 @@ def render_override(override: TemplateOverride, row: Notification, context: dict
         html = _render(override.html, context, html=True)
     elif row.channel == Channel.EMAIL:
         layout = engine(autoescape=True).get_template(f"{EMAIL_DIR}/_override_layout.html")
-        html = layout.render(Context({**context, "body": linebreaks(escape(text))}))
+        html = layout.render(Context({**context, "body": mark_safe(linebreaks(text, autoescape=True))}))  # noqa: S308 - escaped here
     else:
         html = linebreaks(escape(text))
     return Rendered(subject=_mark_rehearsal(subject, context), text=text, html=html)
