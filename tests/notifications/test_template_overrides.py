@@ -219,3 +219,12 @@ def test_the_notification_page_shows_the_message_as_rendered(make_cohort, admin_
     assert '<iframe id="message-html" sandbox=""' in page
     assert 'srcdoc="&lt;html&gt;&lt;body&gt;' in page  # the HTML part, escaped into the frame
     assert datetime(2027, 1, 7, 16, 0, tzinfo=UTC) == row.effective_at
+
+
+def test_the_override_pages_open_and_link_to_the_built_in_previews(admin_client):
+    listing = admin_client.get(URL)
+    assert listing.status_code == 200
+    assert f'href="{URL}preview/"' in listing.content.decode()
+    add = admin_client.get(URL + "add/")
+    assert add.status_code == 200
+    assert "unsubscribe_url" in add.content.decode()  # the variables are listed for staff
