@@ -15,6 +15,7 @@ class Answer:
     status: int = 200
     body: str = "ok"  # what Slack answers; Discord answers 204 with no body
     headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0  # seconds before answering (a slow webhook)
 
 
 @dataclass
@@ -54,6 +55,8 @@ class ChatSink:
                 if answer == HANG:
                     sink.release.wait(10)
                     return
+                if answer.delay:
+                    sink.release.wait(answer.delay)
                 data = answer.body.encode()
                 self.send_response(answer.status)
                 for name, value in answer.headers.items():
@@ -68,7 +71,7 @@ class ChatSink:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
         self.thread.start()
 
     def url(self, path: str) -> str:

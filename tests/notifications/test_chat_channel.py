@@ -206,22 +206,56 @@ def test_a_redirect_is_not_followed_and_fails_the_row(make_cohort, chat_sink):
 
 
 def test_a_silent_webhook_times_out_and_is_retried(make_cohort, chat_sink, monkeypatch):
-    # given a webhook that reads the post and never answers, and a short read timeout
+    # given a chat host that reads a post and never answers, and a short read timeout
     monkeypatch.setattr(ChatChannel, "timeout", (2.0, 0.5))
-    cohort = make_cohort(learners=("ada@example.com",))
+    cohort = make_cohort()
     hook(cohort, "ada@example.com", chat_sink.url("/hooks/ada"))
+    hook(cohort, "bob@example.com", chat_sink.url("/hooks/bob"))
     chat_sink.answer("/hooks/ada", HANG)
-    row = chat_row(cohort, "ada@example.com")
+    rows = [chat_row(cohort, "ada@example.com"), chat_row(cohort, "bob@example.com")]
 
     # when delivered
-    assert deliver().retry == 1
+    assert deliver().retry == 2
 
-    # then the row is back to pending with the timeout as its error
-    row.refresh_from_db()
-    assert row.status == Status.PENDING
-    assert row.attempts == 1
-    assert "ReadTimeout" in row.last_error
-    assert row.not_before > PINNED_NOW
+    # then both rows are back to pending with the timeout as their error
+    for row in rows:
+        row.refresh_from_db()
+        assert row.status == Status.PENDING
+        assert row.attempts == 1
+        assert "ReadTimeout" in row.last_error
+        assert row.not_before > PINNED_NOW
+    # and the batch did not wait out a second timeout on the same host: bob's was not posted yet
+    assert [p.path for p in chat_sink.posts] == ["/hooks/ada"]
+    # and the next attempt delivers both
+    with time_machine.travel(PINNED_NOW + timedelta(hours=1), tick=False):
+        assert outbox_sweep().sent == 2
+
+
+def test_a_slow_batch_puts_its_remaining_rows_back_before_its_lease_runs_out(
+    make_cohort, chat_sink, settings
+):
+    # given a 2-second lease, and a webhook that takes 1.2 s to answer ada's post
+    settings.NEXUS_NOTIFY_LEASE = 2
+    cohort = make_cohort()
+    hook(cohort, "ada@example.com", chat_sink.url("/hooks/ada"))
+    hook(cohort, "bob@example.com", chat_sink.url("/hooks/bob"))
+    chat_sink.answer("/hooks/ada", Answer(delay=1.2))
+    ada, bob = chat_row(cohort, "ada@example.com"), chat_row(cohort, "bob@example.com")
+
+    # when the batch is delivered
+    done = deliver()
+
+    # then ada's went; bob's (past half the lease) was put back untried, to go with the next batch
+    assert (done.sent, done.retry) == (1, 1)
+    bob.refresh_from_db()
+    assert bob.status == Status.PENDING
+    assert bob.last_error.startswith("not tried: this batch used half its lease")
+    assert [p.path for p in chat_sink.posts] == ["/hooks/ada"]
+    with time_machine.travel(PINNED_NOW + timedelta(hours=1), tick=False):
+        assert outbox_sweep().sent == 1
+    assert [p.path for p in chat_sink.posts] == ["/hooks/ada", "/hooks/bob"]
+    ada.refresh_from_db()
+    assert ada.attempts == 1
 
 
 def test_a_refused_connection_is_retried(make_cohort):

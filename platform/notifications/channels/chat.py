@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Sequence
+from urllib.parse import urlsplit
 
 import requests
+from django.conf import settings
 
 from core import clock
 from core.http import DEFAULT_TIMEOUT, UnsafeURL, check_public_url, make_session, retry_after_seconds
@@ -78,10 +81,14 @@ class ChatChannel(Channel):
     """Posts each row to its chat webhook over one pooled session (per channel instance, i.e. per batch).
 
     2xx: sent. 5xx, 408, timeouts, connection errors: try again later. 429: again later, not before its
-    Retry-After (and the rest of the batch for that URL waits too). Any other answer (4xx, a redirect
-    that could lead anywhere): failed, with the status and the start of the body. The URL is checked
-    again right before each post, after DNS resolution: a stored URL that became unsafe fails the row
-    without any request.
+    Retry-After. Any other answer (4xx, a redirect that could lead anywhere): failed, with the status and
+    the start of the body. The URL is checked again right before each post, after DNS resolution: a
+    stored URL that became unsafe fails the row without any request.
+
+    A batch stays well inside its claim's lease, so no other sender reclaims (and posts again) rows still
+    in hand: after a 429 the batch's other rows for that webhook wait as long, after a timeout or a
+    connection error those for that host are tried again later without waiting out more timeouts, and
+    once the batch has used half the lease the rows left are put back for the next attempt.
     """
 
     name = ChannelName.CHAT
@@ -94,12 +101,18 @@ class ChatChannel(Channel):
         try:
             return list(self.send_each(rows))
         finally:
-            self.session.close()
+            self.close()
+
+    def close(self) -> None:
+        self.session.close()
 
     def send_each(self, rows: Sequence[Notification]) -> Iterator[Result]:
-        """One Result per row, yielded as soon as that row's post is answered."""
+        """One Result per row, yielded as soon as that row's post is answered (the caller may record
+        each at once, then close())."""
+        deadline = time.monotonic() + settings.NEXUS_NOTIFY_LEASE / 2
         refused: dict[str, str] = {}  # URL -> why: checked (and resolved) once per URL per batch
         waiting: dict[str, Result] = {}  # URL -> the 429 it answered: its other rows wait as long
+        down: dict[str, Result] = {}  # host -> the timeout or connection error it gave
         for row in rows:
             try:
                 rendered = render(row)
@@ -116,12 +129,19 @@ class ChatChannel(Channel):
             if refused[url]:
                 yield self._result(row, rendered, Outcome.FAILED, refused[url])
                 continue
-            if url in waiting:
-                earlier = waiting[url]
+            host = urlsplit(url).netloc.lower()
+            earlier = waiting.get(url) or down.get(host)
+            if earlier is not None:
                 yield self._result(row, rendered, Outcome.RETRY, earlier.error, earlier.retry_after)
                 continue
-            result = self._post(row, rendered, url)
-            if result.outcome == Outcome.RETRY and result.retry_after is not None:
+            if time.monotonic() > deadline:
+                why = "not tried: this batch used half its lease; it goes with the next one"
+                yield self._result(row, rendered, Outcome.RETRY, why)
+                continue
+            result, unreachable = self._post(row, rendered, url)
+            if unreachable:
+                down[host] = result
+            elif result.outcome == Outcome.RETRY and result.retry_after is not None:
                 waiting[url] = result
             yield result
 
@@ -133,14 +153,18 @@ class ChatChannel(Channel):
             return f"chat webhook URL refused: {exc}"
         return ""
 
-    def _post(self, row: Notification, rendered: Rendered, url: str) -> Result:
+    def _post(self, row: Notification, rendered: Rendered, url: str) -> tuple[Result, bool]:
+        """The row's Result, and whether the host gave no answer at all (a timeout, a connection error)."""
         try:
             # No redirects: a 3xx could send the post on to an address the check never saw.
             response = self.session.post(url, json=payload(rendered), allow_redirects=False, stream=True)
         except PERMANENT_ERRORS as exc:
-            return self._result(row, rendered, Outcome.FAILED, f"{type(exc).__name__}: {exc}")
+            return self._result(row, rendered, Outcome.FAILED, f"{type(exc).__name__}: {exc}"), False
         except requests.RequestException as exc:  # timeouts, refused or dropped connections, DNS
-            return self._result(row, rendered, Outcome.RETRY, f"{type(exc).__name__}: {exc}")
+            return self._result(row, rendered, Outcome.RETRY, f"{type(exc).__name__}: {exc}"), True
+        return self._answered(row, rendered, response), False
+
+    def _answered(self, row: Notification, rendered: Rendered, response: requests.Response) -> Result:
         with response:
             body = _read(response)
             status = response.status_code
