@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -24,6 +25,7 @@ class Post:
     headers: dict[str, str]
     body: bytes
     client: tuple[str, int]  # the client's address and port: one per TCP connection
+    at: float = field(default_factory=time.monotonic)  # when it arrived (monotonic seconds)
 
     @property
     def json(self) -> dict:
