@@ -54,6 +54,14 @@ def _check_chat_webhook_url(url: str) -> None:
         raise ValidationError({"chat_webhook_url": exc.messages}) from exc
 
 
+def _check_new_chat_webhook_url(model: type[Cohort | Enrollment], pk: int, url: str) -> None:
+    """Check a URL unless it is the one stored (compared with the row, not the caller's instance, which an
+    admin form has already changed). Called before the row is locked: the check may wait on DNS."""
+    stored = model.objects.filter(pk=pk).values_list("chat_webhook_url", flat=True).first()
+    if url != stored:
+        _check_chat_webhook_url(url)
+
+
 @transaction.atomic
 def cohort_create(
     *,
@@ -118,12 +126,11 @@ def cohort_update(*, cohort: Cohort, now: datetime | None = None, **changes: Any
     now = now or clock.now()
     if "chat_webhook_url" in changes:
         changes["chat_webhook_url"] = (changes["chat_webhook_url"] or "").strip()
+        _check_new_chat_webhook_url(Cohort, cohort.pk, changes["chat_webhook_url"])
     current = lock(cohort)
     changed = {name: value for name, value in changes.items() if getattr(current, name) != value}
     if not changed:
         return current
-    if "chat_webhook_url" in changed:
-        _check_chat_webhook_url(changed["chat_webhook_url"])
     before = Cohort(**{f.attname: getattr(current, f.attname) for f in Cohort._meta.concrete_fields})
     for name, value in changed.items():
         setattr(current, name, value)
@@ -280,9 +287,9 @@ ENROLLMENT_FIELDS = ("email", "timezone", "github_login", "group", "chat_webhook
 
 @transaction.atomic
 def enrollment_update(*, enrollment: Enrollment, **changes: Any) -> Enrollment:
-    """Edit a learner's email, zone, GitHub login, group or chat webhook; a new group re-syncs the calendar (group
-    extensions follow the learner). The learner's zone changes no calendar instant: it is how times
-    are shown and when messages are sent to them."""
+    """Edit a learner's email, zone, GitHub login, group or chat webhook; a new group re-syncs the
+    calendar (group extensions follow the learner). The learner's zone changes no calendar instant: it
+    is how times are shown and when messages are sent to them."""
     unknown = set(changes) - set(ENROLLMENT_FIELDS)
     if unknown:
         raise ValueError(f"cannot change {', '.join(sorted(unknown))} with enrollment_update")
@@ -290,13 +297,12 @@ def enrollment_update(*, enrollment: Enrollment, **changes: Any) -> Enrollment:
         changes["email"] = (changes["email"] or "").strip().lower()
     if "chat_webhook_url" in changes:
         changes["chat_webhook_url"] = (changes["chat_webhook_url"] or "").strip()
+        _check_new_chat_webhook_url(Enrollment, enrollment.pk, changes["chat_webhook_url"])
     lock(enrollment.cohort_id)
     current = Enrollment.objects.select_for_update().get(pk=enrollment.pk)
     changed = {name: value for name, value in changes.items() if getattr(current, name) != value}
     if not changed:
         return current
-    if "chat_webhook_url" in changed:
-        _check_chat_webhook_url(changed["chat_webhook_url"])
     if "email" in changed and current.cohort.enrollments.filter(email=changed["email"]).exists():
         raise _already_enrolled(current.cohort, changed["email"])
     for name, value in changed.items():

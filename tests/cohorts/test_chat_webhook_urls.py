@@ -168,5 +168,9 @@ def test_the_services_refuse_an_unsafe_chat_url_naming_the_field(make_cohort, sm
     with pytest.raises(ValidationError) as edited:
         services.enrollment_update(enrollment=ada, chat_webhook_url="https://169.254.169.254/latest")
     assert "link-local" in edited.value.message_dict["chat_webhook_url"][0]
+    # (an instance already carrying the new value, as an admin form's does, is checked against the row)
+    ada.chat_webhook_url = "https://10.0.0.1/hook"
+    with pytest.raises(ValidationError):
+        services.enrollment_update(enrollment=ada, chat_webhook_url=ada.chat_webhook_url)
     ada.refresh_from_db()
     assert ada.chat_webhook_url == PUBLIC
