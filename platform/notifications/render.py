@@ -81,7 +81,7 @@ class Rendered:
 
 
 def learner_zone_name(row: Notification) -> str:
-    """The learner's own zone if they set a valid one, else their cohort's."""
+    """The learner's own zone if they set a valid one, else their cohort's (an announcement: the cohort's)."""
     cohort = row.enrollment.cohort if row.enrollment is not None else row.cohort
     zone = row.enrollment.timezone if row.enrollment is not None else ""
     if zone:
@@ -176,7 +176,7 @@ def build_context(row: Notification) -> dict:
         "kind": row.kind,
         "title": payload.get("title") or row.subject,
         "cohort": payload.get("cohort") or cohort.name,
-        "email": row.enrollment.email if row.enrollment is not None else "",
+        "email": row.enrollment.email if row.enrollment is not None else "everyone",  # the greeting
         "subject_key": row.subject,
         "zone": zone_name,
         "when": wall(row.effective_at, zone_name),
