@@ -224,3 +224,31 @@ def test_an_unknown_zone_on_an_enrollment_is_refused(make_cohort, zone):
         services.enrollment_update(enrollment=cohort.enrollments.get(), timezone=zone)
     assert "timezone" in refused.value.message_dict
     assert not cohort.enrollments.filter(email="bob@example.com").exists()
+
+
+def test_editing_an_extension_tells_its_learner_after_the_delay(make_cohort):
+    cohort = make_cohort()
+    extension = grant(cohort, email="ada@example.com")
+    services.extension_update(
+        extension=extension, due_at=DUE + timedelta(days=4), cutoff_at=DUE + timedelta(days=5)
+    )
+    [row] = date_changes(cohort)
+    assert row.enrollment.email == "ada@example.com"
+    assert row.not_before == PINNED_NOW + DELAY
+    assert row.payload["changes"] == [
+        {
+            "kind": "due",
+            "what": "Due",
+            "old": (DUE + timedelta(days=3)).isoformat(),
+            "new": (DUE + timedelta(days=4)).isoformat(),
+        }
+    ]
+
+
+def test_a_learner_moved_into_a_group_with_an_extension_is_told_her_new_dates(make_cohort):
+    cohort = make_cohort(learners=())
+    services.enrollment_create(cohort=cohort, email="ada@example.com", group="blue")
+    bob = services.enrollment_create(cohort=cohort, email="bob@example.com", group="green")
+    grant(cohort, group="blue")
+    services.enrollment_update(enrollment=bob, group="blue")
+    assert [r.enrollment.email for r in date_changes(cohort)] == ["bob@example.com"]
