@@ -230,6 +230,52 @@ NEXUS_NOTIFY_MAX_ATTEMPTS = env_int("NEXUS_NOTIFY_MAX_ATTEMPTS", 8)
 NEXUS_HTTP_REQUIRE_HTTPS = env_bool("NEXUS_HTTP_REQUIRE_HTTPS", True)
 NEXUS_HTTP_ALLOW_PRIVATE = env_bool("NEXUS_HTTP_ALLOW_PRIVATE", False)
 
+# --- GitHub's REST API (webhooks/client.py): polling CI, redelivering failed hooks, learner repositories ---
+# The token (a fine-grained or GitHub App installation token) comes from the environment only; without it
+# the polling, redelivery and provisioning tasks do nothing and say so. GITHUB_API_URL: GitHub Enterprise
+# is https://<host>/api/v3.
+GITHUB_TOKEN = os.environ.get("GITHUB_TOKEN", "")
+GITHUB_API_URL = os.environ.get("GITHUB_API_URL", "") or "https://api.github.com"
+# The hook whose failed deliveries are redelivered: its id, and its owner, an organisation ("acme") or a
+# repository ("acme/capstone"). Either unset: redelivery is off.
+GITHUB_HOOK_ID = env_int("GITHUB_HOOK_ID", 0)
+GITHUB_HOOK_OWNER = os.environ.get("GITHUB_HOOK_OWNER", "")
+# Requests in flight at once per process, timeouts (s), and the calls of the hourly budget left unused:
+# at or below this many, the client stops until GitHub's reset time.
+NEXUS_GITHUB_CONCURRENCY = env_int("NEXUS_GITHUB_CONCURRENCY", 4)
+NEXUS_GITHUB_CONNECT_TIMEOUT = float(os.environ.get("NEXUS_GITHUB_CONNECT_TIMEOUT") or 3.05)
+NEXUS_GITHUB_READ_TIMEOUT = float(os.environ.get("NEXUS_GITHUB_READ_TIMEOUT") or 10)
+NEXUS_GITHUB_RATE_FLOOR = env_int("NEXUS_GITHUB_RATE_FLOOR", 50)
+NEXUS_GITHUB_ETAG_TTL = env_int("NEXUS_GITHUB_ETAG_TTL", 86400)  # s an ETag and its body are kept
+# The CI sweep (every NEXUS_GITHUB_POLL_EVERY s while windows are open, and after each cut-off) polls
+# commits whose CI is not final; a graded commit is polled for this long (s) after its cut-off.
+NEXUS_GITHUB_POLL_EVERY = env_int("NEXUS_GITHUB_POLL_EVERY", 300)
+NEXUS_GITHUB_POLL_AFTER_CUTOFF = env_int("NEXUS_GITHUB_POLL_AFTER_CUTOFF", 86400)
+NEXUS_GITHUB_REDELIVER_EVERY = env_int("NEXUS_GITHUB_REDELIVER_EVERY", 600)
+# Learner repositories waiting to be created (new, rate-limited, or retried by staff) are picked up this
+# often (s); a transient failure is tried this many times before the row shows as failed.
+NEXUS_GITHUB_PROVISION_EVERY = env_int("NEXUS_GITHUB_PROVISION_EVERY", 300)
+NEXUS_GITHUB_PROVISION_ATTEMPTS = env_int("NEXUS_GITHUB_PROVISION_ATTEMPTS", 5)
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "nexus:github-poll": {
+            "task": "nexus.github.poll_ci",
+            "schedule": timedelta(seconds=NEXUS_GITHUB_POLL_EVERY),
+            "options": {"expire_seconds": max(NEXUS_GITHUB_POLL_EVERY - 5, 1)},
+        },
+        "nexus:github-redeliver": {
+            "task": "nexus.github.redeliver",
+            "schedule": timedelta(seconds=NEXUS_GITHUB_REDELIVER_EVERY),
+            "options": {"expire_seconds": max(NEXUS_GITHUB_REDELIVER_EVERY - 5, 1)},
+        },
+        "nexus:github-provision": {
+            "task": "nexus.github.provision",
+            "schedule": timedelta(seconds=NEXUS_GITHUB_PROVISION_EVERY),
+            "options": {"expire_seconds": max(NEXUS_GITHUB_PROVISION_EVERY - 5, 1)},
+        },
+    }
+)
+
 # --- logging: Django owns it; every process logs to stderr --------------------------------------------
 LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
 LOGGING = {
