@@ -7,6 +7,7 @@ import dj_database_url
 from kombu import Exchange, Queue
 
 from config import BASE_DIR, embedded
+from webhooks.keys import parse_secrets
 
 
 def env_bool(name: str, default: bool) -> bool:
@@ -44,6 +45,7 @@ INSTALLED_APPS = [
     "cohorts",
     "submissions",
     "notifications",
+    "webhooks",
 ]
 
 MIDDLEWARE = [
@@ -172,6 +174,7 @@ CELERY_BEAT_SCHEDULER = "schedules.scheduler:NexusScheduler"
 # Beat copies these into its database table at start, so staff see and edit them in the admin.
 NEXUS_RECONCILE_EVERY = env_int("NEXUS_RECONCILE_EVERY", 60)
 NEXUS_NOTIFY_SWEEP_EVERY = env_int("NEXUS_NOTIFY_SWEEP_EVERY", 30)
+NEXUS_WEBHOOK_SWEEP_EVERY = env_int("NEXUS_WEBHOOK_SWEEP_EVERY", 60)
 CELERY_BEAT_SCHEDULE = {
     "nexus:reconcile": {
         "task": "nexus.calendar.reconcile",
@@ -186,6 +189,13 @@ CELERY_BEAT_SCHEDULE = {
         "task": "nexus.notifications.sweep",
         "schedule": timedelta(seconds=NEXUS_NOTIFY_SWEEP_EVERY),
         "options": {"expire_seconds": max(NEXUS_NOTIFY_SWEEP_EVERY - 5, 1)},
+    },
+    # The safety net under the receiver's drain: stored deliveries not processed yet (a lost drain message,
+    # Redis down when they arrived) and claims whose worker died.
+    "nexus:github-deliveries": {
+        "task": "nexus.github.drain_deliveries",
+        "schedule": timedelta(seconds=NEXUS_WEBHOOK_SWEEP_EVERY),
+        "options": {"expire_seconds": max(NEXUS_WEBHOOK_SWEEP_EVERY - 5, 1)},
     },
 }
 # On a re-sync (resume, edit), an event that fell due at most this long ago stays armed in Beat;
@@ -275,6 +285,20 @@ CELERY_BEAT_SCHEDULE.update(
         },
     }
 )
+
+# --- GitHub webhooks in (webhooks/, README "GitHub webhooks") ------------------------------------------
+# GITHUB_WEBHOOK_SECRETS: a JSON object scope -> secret, or scope -> [new, old] during a rotation; scopes
+# are "*" (the default), "owner" (an organisation) or "owner/name" (a repository), the most specific wins.
+# A bare string (not JSON) is the one default secret. prod.py refuses to start without any.
+NEXUS_GITHUB_WEBHOOK_SECRETS = parse_secrets(os.environ.get("GITHUB_WEBHOOK_SECRETS", ""))
+# Larger bodies get 413 before they are read (GitHub caps payloads at 25 MB; ours are far smaller).
+NEXUS_WEBHOOK_MAX_BYTES = env_int("NEXUS_WEBHOOK_MAX_BYTES", 5 * 1024 * 1024)
+# Deliveries a drain task processes per claim, and how long a claim lasts before the sweep takes it back.
+NEXUS_WEBHOOK_DRAIN_BATCH = env_int("NEXUS_WEBHOOK_DRAIN_BATCH", 100)
+NEXUS_WEBHOOK_LEASE = env_int("NEXUS_WEBHOOK_LEASE", 300)
+# benchmarks/webhook_ingest.py only: also serve the straightforward receiver (ORM insert, one Celery
+# publish per delivery) at /webhooks/github/baseline/ to compare against.
+NEXUS_WEBHOOK_BASELINE = env_bool("NEXUS_WEBHOOK_BASELINE", False)
 
 # --- logging: Django owns it; every process logs to stderr --------------------------------------------
 LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
