@@ -322,7 +322,7 @@ def configured() -> bool:
 
 def client() -> GitHubClient:
     """This process's client (one session, one pool), built from settings on first use."""
-    global _client  # noqa: PLW0603 - one session per process, as invariant 7 asks
+    global _client
     with _client_lock:
         if _client is None:
             _client = GitHubClient(
@@ -348,6 +348,6 @@ def _identity() -> str:
 
 def reset_client() -> None:
     """Forget the process's client (tests that change settings, or a worker after fork)."""
-    global _client  # noqa: PLW0603
+    global _client
     with _client_lock:
         _client = None

@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-TOKEN = "fake-github-token"  # noqa: S105 - a test credential for a loopback fake
+TOKEN = "fake-github-token"
 
 
 @dataclass
@@ -93,7 +93,11 @@ class FakeGitHub:
             ("GET", r"/repos/([^/]+/[^/]+)/commits/([^/]+)/status", self._status),
             ("GET", r"/repos/([^/]+/[^/]+)/commits/([^/]+)/check-runs", self._check_runs),
             ("GET", r"(/(?:repos/[^/]+/[^/]+|orgs/[^/]+)/hooks/\d+)/deliveries", self._deliveries),
-            ("POST", r"(/(?:repos/[^/]+/[^/]+|orgs/[^/]+)/hooks/\d+)/deliveries/(\d+)/attempts", self._redeliver),
+            (
+                "POST",
+                r"(/(?:repos/[^/]+/[^/]+|orgs/[^/]+)/hooks/\d+)/deliveries/(\d+)/attempts",
+                self._redeliver,
+            ),
             ("POST", r"/repos/([^/]+/[^/]+)/generate", self._generate),
             ("PUT", r"/repos/([^/]+/[^/]+)/collaborators/([^/]+)", self._collaborator),
             ("GET", r"/repos/([^/]+/[^/]+)", self._repo),
@@ -139,10 +143,14 @@ class FakeGitHub:
             return 404, {}, {"message": "Not Found"}
         full_name = f"{body['owner']}/{body['name']}"
         if full_name in self.repos:
-            return 422, {}, {
-                "message": "Unprocessable Entity",
-                "errors": ["Could not clone: Name already exists on this account"],
-            }
+            return (
+                422,
+                {},
+                {
+                    "message": "Unprocessable Entity",
+                    "errors": ["Could not clone: Name already exists on this account"],
+                },
+            )
         self.repos[full_name] = _repo(full_name, private=bool(body.get("private")))
         return 201, {}, self.repos[full_name]
 
@@ -238,7 +246,7 @@ def _handler(fake: FakeGitHub) -> type[BaseHTTPRequestHandler]:
             if text:
                 self.wfile.write(text)
 
-        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve  # noqa: N815
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
 
     return Handler
 

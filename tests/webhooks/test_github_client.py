@@ -30,7 +30,8 @@ def test_a_second_get_is_conditional_and_a_304_is_served_from_the_cache(api, fak
     sent = fake_github.seen("GET", STATUS_PATH)
     assert "If-None-Match" not in sent[0].headers
     assert sent[1].headers["If-None-Match"]
-    assert second == first and second["state"] == "success"
+    assert second == first
+    assert second["state"] == "success"
     # and the 304 did not count against the budget
     assert fake_github.remaining == before
 
@@ -84,9 +85,8 @@ def test_a_secondary_limit_with_retry_after_is_honoured(api, fake_github, pinned
     assert caught.value.until == pinned_now + timedelta(seconds=90)
     assert caught.value.status == 403
     # then within those 90 s nothing is sent
-    with time_machine.travel(pinned_now + timedelta(seconds=89), tick=False):
-        with pytest.raises(gh.RateLimited):
-            api.check_runs(REPO, SHA)
+    with time_machine.travel(pinned_now + timedelta(seconds=89), tick=False), pytest.raises(gh.RateLimited):
+        api.check_runs(REPO, SHA)
     assert len(fake_github.requests) == 1
     # and after them the client asks again
     with time_machine.travel(pinned_now + timedelta(seconds=91), tick=False):
@@ -138,7 +138,7 @@ def test_errors_are_typed(api, fake_github):
 
 
 def test_a_wrong_token_is_permanent(api, fake_github):
-    fake_github.token = "another"  # noqa: S105
+    fake_github.token = "another"
     with pytest.raises(gh.Permanent) as caught:
         api.combined_status(REPO, SHA)
     assert caught.value.status == 401
@@ -162,7 +162,8 @@ def test_hook_deliveries_and_redelivery_for_an_org_and_a_repo_hook(api, fake_git
 def test_generate_names_an_existing_repository_as_such(api, fake_github):
     fake_github.add_template("acme/template")
     created = api.generate("acme/template", owner="acme", name="p0-ada")
-    assert created["full_name"] == "acme/p0-ada" and created["private"] is True
+    assert created["full_name"] == "acme/p0-ada"
+    assert created["private"] is True
     with pytest.raises(gh.AlreadyExists):
         api.generate("acme/template", owner="acme", name="p0-ada")
     assert api.add_collaborator("acme/p0-ada", "ada") == 201
