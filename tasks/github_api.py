@@ -135,7 +135,10 @@ def provision(repository_ids: list[int] | None = None) -> dict:
     """
     if not github.configured():
         return _off("GITHUB_TOKEN is not set")
-    ids = repository_ids if repository_ids is not None else repositories.repositories_to_provision()
+    if repository_ids is None:
+        repositories.repositories_plan_open()  # learners who enrolled after their window opened
+        repository_ids = repositories.repositories_to_provision()
+    ids = repository_ids
     api = github.client()
     result: dict = {"status": "done", "ready": [], "failed": [], "skipped": []}
     for repository_id in ids:

@@ -11,7 +11,7 @@ from django.db.models import Q
 
 from cohorts.models import Cohort, Enrollment
 from programs.models import Project
-from submissions.models import LearnerRepository
+from submissions.models import LearnerRepository, WindowTransition
 
 State = LearnerRepository.State
 NO_LOGIN = (
@@ -54,6 +54,28 @@ def repositories_plan(*, cohort: Cohort, project: Project, enrollment_ids: list[
             project=project, enrollment_id__in=enrollment_ids, state=State.PENDING
         ).values_list("pk", flat=True)
     )
+
+
+def repositories_plan_open() -> int:
+    """Plan rows for learners who have none in a window that is open: they enrolled after it opened,
+    or the project got its template since. The provisioning sweep runs this first."""
+    planned = 0
+    opened = WindowTransition.objects.filter(
+        kind=WindowTransition.Kind.OPEN, enrollment__isnull=True
+    ).select_related("cohort", "project")
+    for transition in opened:
+        project, cohort = transition.project, transition.cohort
+        if not provisions_repositories(project) or not cohort.is_active:
+            continue
+        closed = WindowTransition.objects.filter(
+            cohort=cohort, project=project, kind=WindowTransition.Kind.CLOSE, enrollment__isnull=True
+        ).exists()
+        if closed:
+            continue
+        missing = list(cohort.enrollments.exclude(repositories__project=project).values_list("pk", flat=True))
+        if missing:
+            planned += len(repositories_plan(cohort=cohort, project=project, enrollment_ids=missing))
+    return planned
 
 
 def repositories_to_provision() -> list[int]:

@@ -172,3 +172,18 @@ def test_a_project_without_a_template_plans_nothing(make_cohort):
 def test_without_a_token_provisioning_is_off_and_says_so(settings):
     settings.GITHUB_TOKEN = ""
     assert github_api.provision() == {"status": "off", "reason": "GITHUB_TOKEN is not set"}
+
+
+def test_a_learner_who_enrols_after_the_window_opened_gets_a_repository_at_the_next_sweep(
+    opened, fake_github
+):
+    from cohorts.services import enrollment_create
+
+    github_api.provision()
+    # given a learner who joins while the window is open
+    enrollment_create(cohort=opened, email="cy@example.com", github_login="cy-c")
+    # when the periodic provisioning runs
+    github_api.provision()
+    # then their repository is made too
+    assert row("cy@example.com").state == LearnerRepository.State.READY
+    assert fake_github.collaborators["acme/p0-cy-c"] == {"cy-c"}

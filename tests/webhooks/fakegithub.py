@@ -251,17 +251,22 @@ def _handler(fake: FakeGitHub) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+def serve(host: str = "127.0.0.1", port: int = 0) -> tuple[FakeGitHub, ThreadingHTTPServer]:
+    """Start a fake GitHub in a background thread; stop it with server.shutdown()."""
+    fake = FakeGitHub()
+    server = ThreadingHTTPServer((host, port), _handler(fake))
+    server.daemon_threads = True
+    fake.url = f"http://{host}:{server.server_address[1]}"
+    threading.Thread(target=server.serve_forever, name="fake-github", daemon=True).start()
+    return fake, server
+
+
 @pytest.fixture
 def fake_github(settings) -> Iterator[FakeGitHub]:
     """A fake GitHub on 127.0.0.1, and settings pointing the client at it (token, API URL)."""
     from webhooks import client
 
-    fake = FakeGitHub()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(fake))
-    server.daemon_threads = True
-    fake.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, name="fake-github", daemon=True)
-    thread.start()
+    fake, server = serve()
     settings.GITHUB_API_URL = fake.url
     settings.GITHUB_TOKEN = fake.token
     client.reset_client()
@@ -271,3 +276,18 @@ def fake_github(settings) -> Iterator[FakeGitHub]:
         server.shutdown()
         server.server_close()
         client.reset_client()
+
+
+if __name__ == "__main__":
+    # For a demo: `python -m tests.webhooks.fakegithub 8765`, then GITHUB_API_URL=http://127.0.0.1:8765
+    # and GITHUB_TOKEN=fake-github-token; templates named in the arguments after the port exist.
+    import sys
+
+    fake, server = serve(port=int(sys.argv[1]) if len(sys.argv) > 1 else 8765)
+    for template in sys.argv[2:]:
+        fake.add_template(template)
+    print(f"fake GitHub at {fake.url} (token {fake.token})", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        server.shutdown()
