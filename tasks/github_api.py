@@ -155,6 +155,11 @@ def provision(repository_ids: list[int] | None = None) -> dict:
         except github.RateLimited as limited:
             result.update(status="rate_limited", until=limited.until.isoformat())
             break
+        except github.Unauthorized as exc:
+            # The token, not this learner's repository: leave every row as it is for the next run.
+            logger.error("GitHub refused the token; provisioning stopped: %s", exc)
+            result.update(status="unauthorized", error=str(exc))
+            break
         except github.GitHubError as exc:
             repositories.repository_failed(
                 repository_id=repository_id, error=str(exc), transient=isinstance(exc, github.Transient)

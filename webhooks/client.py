@@ -48,6 +48,10 @@ class Permanent(GitHubError):
     """Trying again will not help until something changes (a 4xx: not found, no access, invalid)."""
 
 
+class Unauthorized(Permanent):
+    """GitHub refused the token (401): no request will succeed until it is replaced."""
+
+
 class AlreadyExists(Permanent):
     """A repository of that name already exists (422 on generate)."""
 
@@ -175,6 +179,8 @@ class GitHubClient:
         if response.status_code >= 500:
             raise Transient(f"{method} {path}: {_reason(response)}", status=response.status_code)
         if response.status_code >= 400:
+            if response.status_code == 401:
+                raise Unauthorized(f"{method} {path}: {_reason(response)}", status=401)
             if response.status_code == 422 and "already exist" in response.text.lower():
                 raise AlreadyExists(f"{method} {path}: {_reason(response)}", status=422)
             raise Permanent(f"{method} {path}: {_reason(response)}", status=response.status_code)

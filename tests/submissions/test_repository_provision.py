@@ -187,3 +187,11 @@ def test_a_learner_who_enrols_after_the_window_opened_gets_a_repository_at_the_n
     # then their repository is made too
     assert row("cy@example.com").state == LearnerRepository.State.READY
     assert fake_github.collaborators["acme/p0-cy-c"] == {"cy-c"}
+
+
+def test_a_refused_token_stops_the_run_and_fails_no_learners_row(opened, fake_github):
+    fake_github.token = "rotated"  # GitHub no longer accepts ours
+    result = github_api.provision()
+    assert result["status"] == "unauthorized"
+    assert row("ada@example.com").state == LearnerRepository.State.PENDING
+    assert row("ada@example.com").last_error == ""

@@ -139,9 +139,10 @@ def test_errors_are_typed(api, fake_github):
 
 def test_a_wrong_token_is_permanent(api, fake_github):
     fake_github.token = "another"
-    with pytest.raises(gh.Permanent) as caught:
+    with pytest.raises(gh.Unauthorized) as caught:
         api.combined_status(REPO, SHA)
     assert caught.value.status == 401
+    assert isinstance(caught.value, gh.Permanent)
 
 
 def test_requests_carry_the_token_and_the_api_version(api, fake_github):
