@@ -43,8 +43,7 @@ def test_prod_settings_refuse_to_start_without_their_secrets():
     assert result.returncode != 0
     assert (
         "Production settings need DJANGO_SECRET_KEY, DJANGO_ALLOWED_HOSTS, DATABASE_URL, REDIS_URL, "
-        "GITHUB_WEBHOOK_SECRETS"
-        in result.stderr
+        "GITHUB_WEBHOOK_SECRETS" in result.stderr
     )
 
 

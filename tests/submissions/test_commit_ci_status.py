@@ -178,7 +178,8 @@ def test_push_record_keeps_branch_pushes_once_per_delivery_and_skips_tags():
     }
     push = push_record(ref="refs/heads/main", delivery_id="d1", **kwargs)
     again = push_record(ref="refs/heads/main", delivery_id="d1", **kwargs)
-    assert push is not None and again.pk == push.pk
+    assert push is not None
+    assert again.pk == push.pk
     assert (push.branch, push.received_at, push.commits) == ("main", T0, [SHA])
     assert push_record(ref="refs/tags/v1", delivery_id="d2", **kwargs) is None
     assert Push.objects.count() == 1
