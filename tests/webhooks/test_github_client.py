@@ -175,8 +175,15 @@ def test_map_runs_at_most_the_concurrency_at_once_and_stops_on_a_rate_limit(api,
     shas = [f"{n:040x}" for n in range(12)]
     results = api.map(lambda sha: api.combined_status(REPO, sha), shas)
     assert [sha for sha, _ in results] == shas
+    # given each answer takes a while, and the first one sent is a secondary limit
+    fake_github.delay = 0.05
     fake_github.secondary_limit(30)
     with pytest.raises(gh.PartialRateLimited):
         api.map(lambda sha: api.check_runs(REPO, sha), shas)
-    # only the requests already in flight when the limit came went out
-    assert len(fake_github.seen("GET")) <= 12 + api.concurrency
+    # then only the requests in flight around the limit went out, not the whole batch
+    runs = [r for r in fake_github.seen("GET") if r.path.endswith("/check-runs")]
+    assert len(runs) <= 2 * api.concurrency < len(shas) + 1
+    # and nothing more goes out until the wait is over
+    with pytest.raises(gh.RateLimited):
+        api.check_runs(REPO, shas[0])
+    assert len([r for r in fake_github.seen("GET") if r.path.endswith("/check-runs")]) == len(runs)
