@@ -86,7 +86,7 @@ def ci_tell() -> int:
                     "repository": result.repository,
                     "url": result.url,
                     "sha": result.sha,
-                    "status": result.status,
+                    "status": result.ci_status,
                 },
             )
         if results:

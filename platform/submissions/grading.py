@@ -102,7 +102,8 @@ class CIResult:
     enrollment_id: int
     project_key: str
     project_title: str
-    status: str
+    status: str  # what the learner hears: success or failure
+    ci_status: str  # the submission's own status (an error is told as a failure)
     sha: str
     repository: str
     url: str
@@ -136,6 +137,7 @@ def graded_ci_untold(*, limit: int = 500) -> list[CIResult]:
                 project_key=submission.project.key,
                 project_title=submission.project.title,
                 status=told_as,
+                ci_status=submission.ci_status,
                 sha=submission.commit_sha,
                 repository=full_name,
                 url=_commit_url(submission),

@@ -190,6 +190,8 @@ def test_the_learner_is_told_once_when_the_graded_commits_ci_becomes_final(cohor
         enrollment__email="ada@example.com", kind=Notification.Kind.CI_FAILED
     )
     assert told.subject == "p0"
+    assert told.payload["status"] == "failure"
+    assert told.payload["sha"] == A
     assert told.payload["url"] == f"https://github.example/acme/p0-ada-l/commit/{A}"
     assert graded("ada@example.com").ci_notified == CIStatus.FAILURE
     # when CI is re-run and passes, she is told that too, once
@@ -211,3 +213,13 @@ def test_an_ungraded_submissions_ci_is_not_told(cohort):
     )
     assert github_api.ci_tell() == 0
     assert CommitCheck.objects.count() == 1
+
+
+def test_a_ci_error_is_told_as_a_failure_naming_the_error(cohort):
+    push("acme/p0-ada-l", A, received_at=DUE - timedelta(hours=1), authored=DUE)
+    check_run("acme/p0-ada-l", A, conclusion="cancelled")
+    calendar_event_fire(cohort_id=cohort.pk, key="close:p0", now=CUTOFF + SECOND)
+    assert graded("ada@example.com").ci_status == CIStatus.ERROR
+    assert github_api.ci_tell() == 1
+    (told,) = Notification.objects.filter(kind=Notification.Kind.CI_FAILED)
+    assert told.payload["status"] == "error"
