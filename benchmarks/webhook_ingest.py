@@ -1,13 +1,14 @@
 """Benchmark P3: GitHub webhook ingest, the Nexus receiver against the straightforward one, under gunicorn.
 
-    .venv/bin/python benchmarks/webhook_ingest.py [--quick] [--duration S] [--concurrency N]
-        [--workers N] [--threads N] [--receivers nexus,baseline] [--database-url URL] [--redis-url URL]
+    .venv/bin/python benchmarks/webhook_ingest.py [--quick] [--duration S] [--rounds N] [--concurrency N]
+        [--workers N] [--threads N] [--client wrk|python] [--receivers baseline,nexus]
+        [--database-url URL] [--redis-url URL]
 
 One run, one PostgreSQL database (created fresh, migrated), one Redis DB (flushed), one gunicorn started
-as in production (config.settings.prod, the compose command's worker model; no access log). Signed 8 KB
-`check_run` deliveries, each with its own X-GitHub-Delivery, are POSTed by a Python load generator on the
-same machine (--concurrency connections, spread over processes so the client is not the bottleneck),
-for --duration seconds against each receiver in turn:
+as in production (config.settings.prod; gthread, --threads 4 as docker-compose.yml, 4 workers as
+WEB_CONCURRENCY; no access log). Signed 8 KB `check_run` deliveries, each with its own X-GitHub-Delivery,
+are POSTed from the same machine by wrk (Debian's, `apt-get install wrk`; the default when installed) or a
+Python load generator (--client python), --concurrency connections, against each receiver:
 
   nexus     POST /webhooks/github/           one INSERT ... ON CONFLICT DO NOTHING in autocommit, then a
                                              Redis SET NX: a drain task is published once per burst, not
@@ -15,11 +16,14 @@ for --duration seconds against each receiver in turn:
   baseline  POST /webhooks/github/baseline/  Delivery.objects.create() in a transaction, then
                                              process_delivery.delay_on_commit(id): one publish per delivery.
 
-No worker runs, so what is queued stays put and is counted: for the baseline, one process_delivery message
-per stored delivery; for the receiver, every stored row waiting in state "received" plus the drain message
-(the first thing a worker would take). `lost` is a 2xx answer whose delivery id is not in the database;
-`stored` counts rows of the run, each delivery id being unique in the table. Progress goes to stdout; the
-last line is one JSON object. Speed is measured here, never asserted in tests.
+--duration seconds per receiver, split into --rounds alternating rounds (A B, B A, ...), so that a busy
+moment of a shared machine falls on both. No worker runs, so what is queued stays put and is counted: for
+the baseline, the process_delivery messages of the run's rows; for the receiver, its rows waiting in state
+"received" with a drain message queued (the first thing a worker takes). `stored` counts the run's rows
+(delivery ids are unique in the table); `lost` counts 2xx answers without a row; `stored_not_acked` are
+requests in flight when a round's time ran out (stored and answered, but after wrk stopped counting).
+p50/p99 merge the rounds (wrk: its quantiles on a 0.5-point grid). Progress goes to stdout; the last line
+is one JSON object. Speed is measured here, never asserted in tests.
 """
 
 from __future__ import annotations
@@ -221,14 +225,17 @@ def load(port: int, path: str, prefix: str, concurrency: int, duration: float, s
             [(port, path, f"{prefix}{i}", n, start, until, signed) for i, n in enumerate(per) if n],
         )
     elapsed = time.time() - start
-    latencies = sorted(x for p in parts for x in p["latencies"])
+    latencies = [x for p in parts for x in p["latencies"]]
     statuses: dict[int, int] = {}
     for p in parts:
         for k, v in p["statuses"].items():
             statuses[k] = statuses.get(k, 0) + v
+    hist: dict[int, int] = {}
+    for x in latencies:
+        hist[round(x * 1e6)] = hist.get(round(x * 1e6), 0) + 1
     return {
         "acked": [a for p in parts for a in p["acked"]],
-        "latencies": latencies,
+        "hist": hist,
         "statuses": statuses,
         "elapsed": elapsed,
     }
@@ -241,7 +248,9 @@ local signature = "%(signature)s"
 local path = "%(path)s"
 local prefix = "%(prefix)s"
 local threads = {}
-local n = 0
+GRID = {}
+for q = 0.5, 98, 0.5 do GRID[#GRID + 1] = q end
+for _, q in ipairs({98.5, 99, 99.25, 99.5, 99.75, 99.9, 100}) do GRID[#GRID + 1] = q end
 function setup(thread)
   thread:set("tid", #threads)
   table.insert(threads, thread)
@@ -280,6 +289,10 @@ function done(summary, latency, requests)
     summary.requests, summary.duration, acked_total, latency:percentile(50), latency:percentile(99),
     latency.max, summary.errors.connect, summary.errors.read, summary.errors.write, summary.errors.timeout,
     table.concat(parts, "}, {")))
+  -- Latency quantiles on a fine grid, so rounds can be merged (wrk keeps no histogram a script can read).
+  local points = {}
+  for _, q in ipairs(GRID) do points[#points + 1] = q .. ":" .. latency:percentile(q) end
+  io.write("QUANTILES " .. table.concat(points, ",") .. "\\n")
 end
 """
 
@@ -305,18 +318,29 @@ def load_wrk(
     errors = sum(data[k] for k in ("connect_errors", "read_errors", "write_errors", "timeouts"))
     if errors:
         statuses[0] = errors
-    return {
-        "acked_count": data["acked"],
-        "percentiles": (data["p50_us"] / 1e6, data["p99_us"] / 1e6, data["max_us"] / 1e6),
-        "statuses": statuses,
-        "elapsed": data["duration_us"] / 1e6,
-    }
+    # Each quantile point stands for the requests between it and the previous point: a histogram close
+    # enough to merge rounds into p50 and p99.
+    hist: dict[int, float] = {}
+    raw = next((line[10:] for line in out.splitlines() if line.startswith("QUANTILES ")), "")
+    previous = 0.0
+    for pair in filter(None, raw.split(",")):
+        q, value = (float(x) for x in pair.split(":"))
+        hist[round(value)] = hist.get(round(value), 0) + data["requests"] * (q - previous) / 100
+        previous = q
+    return {"acked": data["acked"], "hist": hist, "statuses": statuses, "elapsed": data["duration_us"] / 1e6}
 
 
-def pct(sorted_values: list[float], q: float) -> float | None:
-    if not sorted_values:
+def pct(hist: dict[int, float], q: float) -> float | None:
+    """The q-quantile (seconds) of a latency histogram in microseconds."""
+    total = sum(hist.values())
+    if not total:
         return None
-    return sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))]
+    rank, seen = q * total, 0
+    for value in sorted(hist):
+        seen += hist[value]
+        if seen >= rank:
+            return value / 1e6
+    return max(hist) / 1e6
 
 
 def check(database_url: str, redis_url: str, prefix: str, acked: list[str] | int) -> dict:
@@ -356,42 +380,76 @@ def check(database_url: str, redis_url: str, prefix: str, acked: list[str] | int
     }
 
 
-def run_one(receiver: str, args, signed, env) -> dict:
+def measure(args, signed, receivers: list[str]) -> dict[str, dict]:
+    """The receivers in alternating rounds (A B, B A, ...), so a busy moment of a shared machine falls on both."""
     import redis
 
-    prefix = f"{receiver}-{uuid.uuid4().hex[:8]}-"
-    path = PATHS[receiver]
     run = load_wrk if args.client == "wrk" else load
-    log(f"{receiver}: warming up ({path})")
-    run(args.port, path, "warm-" + prefix, args.concurrency, args.warmup, signed, args.procs)
+    run_id = uuid.uuid4().hex[:8]
+    prefixes = {r: f"{r}-{run_id}-" for r in receivers}
+    for receiver in receivers:
+        log(f"{receiver}: warming up ({PATHS[receiver]})")
+        run(
+            args.port,
+            PATHS[receiver],
+            f"warm-{prefixes[receiver]}",
+            args.concurrency,
+            args.warmup,
+            signed,
+            args.procs,
+        )
     time.sleep(1.0)  # the warm-up's last answers
     redis.Redis.from_url(args.redis_url).delete("github")  # what the warm-up queued
-    log(f"{receiver}: {args.duration:g} s at concurrency {args.concurrency} ({args.client})")
-    result = run(args.port, path, prefix, args.concurrency, args.duration, signed, args.procs)
-    if "percentiles" in result:
-        acked = result["acked_count"]
-        p50, p99, worst = result["percentiles"]
-    else:
-        acked = result["acked"]
-        latencies = result["latencies"]
-        p50, p99, worst = pct(latencies, 0.50), pct(latencies, 0.99), latencies[-1] if latencies else None
-    counts = check(args.database_url, args.redis_url, prefix, acked)
-    count = acked if isinstance(acked, int) else len(acked)
-    figures = {
-        "deliveries": count,
-        "per_s": round(count / result["elapsed"], 1),
-        "p50_ms": round(p50 * 1000, 2) if p50 is not None else None,
-        "p99_ms": round(p99 * 1000, 2) if p99 is not None else None,
-        "max_ms": round(worst * 1000, 1) if worst is not None else None,
-        "statuses": {str(k): v for k, v in sorted(result["statuses"].items())},
-        **counts,
-    }
-    if receiver == "baseline":
-        figures["queued"] = counts["process_messages"]
-    else:
-        # The rows are the queue; the drain message is what makes a worker take them.
-        figures["queued"] = counts["waiting_rows"] if counts["drain_messages"] else 0
-    log(f"{receiver}: {json.dumps(figures)}")
+    segment = args.duration / args.rounds
+    log(
+        f"{args.rounds} round(s) of {segment:g} s per receiver at concurrency {args.concurrency} ({args.client})"
+    )
+    totals = {r: {"acked": [], "hist": {}, "statuses": {}, "elapsed": 0.0} for r in receivers}
+    for i in range(args.rounds):
+        for receiver in receivers if i % 2 == 0 else receivers[::-1]:
+            result = run(
+                args.port,
+                PATHS[receiver],
+                f"{prefixes[receiver]}{i}-",
+                args.concurrency,
+                segment,
+                signed,
+                args.procs,
+            )
+            total = totals[receiver]
+            if isinstance(result["acked"], int):
+                total["acked"] = (total["acked"] or 0) + result["acked"]
+            else:
+                total["acked"] += result["acked"]
+            for key in ("hist", "statuses"):
+                for k, v in result[key].items():
+                    total[key][k] = total[key].get(k, 0) + v
+            total["elapsed"] += result["elapsed"]
+            count = result["acked"] if isinstance(result["acked"], int) else len(result["acked"])
+            log(f"  round {i + 1} {receiver}: {count / result['elapsed']:.0f}/s")
+    figures = {}
+    for receiver in receivers:
+        total = totals[receiver]
+        counts = check(args.database_url, args.redis_url, prefixes[receiver], total["acked"])
+        count = total["acked"] if isinstance(total["acked"], int) else len(total["acked"])
+        p50, p99 = pct(total["hist"], 0.50), pct(total["hist"], 0.99)
+        result = {
+            "deliveries": count,
+            "per_s": round(count / total["elapsed"], 1) if total["elapsed"] else None,
+            "p50_ms": round(p50 * 1000, 2) if p50 is not None else None,
+            "p99_ms": round(p99 * 1000, 2) if p99 is not None else None,
+            "max_ms": round(max(total["hist"]) / 1000, 1) if total["hist"] else None,
+            "statuses": {str(k): v for k, v in sorted(total["statuses"].items())},
+            **counts,
+        }
+        if receiver == "baseline":
+            result["queued"] = counts["process_messages"]
+            del result["drain_messages"]  # the receiver's, in the same queue
+        else:
+            # The rows are the queue; the drain message is what makes a worker take them.
+            result["queued"] = counts["waiting_rows"] if counts["drain_messages"] else 0
+        log(f"{receiver}: {json.dumps(result)}")
+        figures[receiver] = result
     return figures
 
 
@@ -400,6 +458,11 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="10 s per receiver; the run takes under 60 s")
     parser.add_argument("--duration", type=float, help="seconds of load per receiver (full: 30, quick: 10)")
     parser.add_argument("--warmup", type=float, default=2.0)
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        help="alternating rounds the duration is split into (full: 6, quick: 5; whole seconds each with wrk)",
+    )
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument(
         "--client",
@@ -408,8 +471,10 @@ def main() -> None:
         help="load generator: wrk (apt-get install wrk; the default when installed) or the Python one",
     )
     parser.add_argument("--procs", type=int, default=2, help="load generator processes (wrk: threads)")
-    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
-    parser.add_argument("--threads", type=int, default=1, help="gunicorn threads per worker (>1: gthread)")
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers (compose: WEB_CONCURRENCY)")
+    parser.add_argument(
+        "--threads", type=int, default=4, help="gunicorn threads per worker (compose: 4, gthread; 1: sync)"
+    )
     parser.add_argument("--port", type=int, default=18391)
     parser.add_argument("--receivers", default="baseline,nexus")
     parser.add_argument(
@@ -422,6 +487,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.duration is None:
         args.duration = 10.0 if args.quick else 30.0
+    if args.rounds is None:
+        args.rounds = 5 if args.quick else 6
     began = time.time()
     env = configure(args.database_url, args.redis_url)
     log(
@@ -443,8 +510,7 @@ def main() -> None:
     try:
         server.wait_ready()
         log(f"gunicorn ready (log in {log_dir})")
-        for receiver in [r.strip() for r in args.receivers.split(",") if r.strip()]:
-            results[receiver] = run_one(receiver, args, signed, env)
+        results = measure(args, signed, [r.strip() for r in args.receivers.split(",") if r.strip()])
     finally:
         server.stop()
     nexus, baseline = results.get("nexus", {}), results.get("baseline", {})
@@ -452,6 +518,7 @@ def main() -> None:
         "benchmark": "P3 webhook_ingest",
         "quick": args.quick,
         "duration_s": args.duration,
+        "rounds": args.rounds,
         "concurrency": args.concurrency,
         "gunicorn": f"{args.workers}x{args.threads}",
         "client": args.client,

@@ -47,7 +47,6 @@ class Hook(models.Model):
     target = models.CharField(max_length=140, blank=True, help_text="owner/name or the organisation.")
     events = models.JSONField(default=list, blank=True)
     verified_at = models.DateTimeField(null=True, blank=True, help_text="When its ping reached us (UTC).")
-    last_delivery_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["target", "hook_id"]

@@ -5,17 +5,20 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import redis
 from django.conf import settings
-from django.http import HttpRequest
+from django.http import HttpRequest, UnreadablePostError
 
 from webhooks.keys import secrets_for
 from webhooks.signature import verify_signature
 
 logger = logging.getLogger("nexus.webhooks")
+T = TypeVar("T")
 
 # Rejected deliveries per reason, for ops (the Deliveries admin shows them): a Redis hash, best effort.
 REJECTED_KEY = "nexus:webhooks:rejected"
@@ -59,18 +62,32 @@ def redis_client() -> redis.Redis:
     return _clients[url]
 
 
-def count_rejection(reason: str) -> None:
+# After a Redis error this process leaves Redis alone for a moment: a delivery must not wait a connect
+# timeout each time while it is down (stored rows are drained by the next drain anyone queues, or Beat's).
+REDIS_BACKOFF = 2.0
+_redis_down_until = 0.0
+
+
+def redis_call(what: str, call: Callable[[redis.Redis], T]) -> T | None:
+    """call(client), or None when Redis failed (logged) or failed a moment ago; never raises."""
+    global _redis_down_until
+    if time.monotonic() < _redis_down_until:
+        return None
     try:
-        redis_client().hincrby(REJECTED_KEY, reason, 1)
-    except redis.RedisError as exc:  # a counter must never turn a 401 into a 500
-        logger.warning("could not count a rejected delivery (%s): %s", reason, exc)
+        return call(redis_client())
+    except (redis.RedisError, OSError) as exc:
+        _redis_down_until = time.monotonic() + REDIS_BACKOFF
+        logger.warning("redis unavailable for %s: %s", what, exc)
+        return None
+
+
+def count_rejection(reason: str) -> None:
+    # A counter must never turn a 401 into a 500.
+    redis_call("the refused-deliveries counter", lambda r: r.hincrby(REJECTED_KEY, reason, 1))
 
 
 def rejection_counts() -> dict[str, int]:
-    try:
-        raw = redis_client().hgetall(REJECTED_KEY)
-    except redis.RedisError:
-        return {}
+    raw = redis_call("the refused-deliveries counter", lambda r: r.hgetall(REJECTED_KEY)) or {}
     return {k.decode(): int(v) for k, v in sorted(raw.items())}
 
 
@@ -90,7 +107,10 @@ def _read_body(request: HttpRequest, limit: int) -> bytes:
     if length > limit:
         raise Refused(413, "too_large", f"body over {limit} bytes")
     # Django's stream stops at Content-Length (absent: nothing is read); one byte more tells a lie.
-    body = request.read(limit + 1)
+    try:
+        body = request.read(limit + 1)
+    except UnreadablePostError:
+        raise Refused(400, "unreadable", "the body could not be read (connection closed?)") from None
     if len(body) > limit:
         raise Refused(413, "too_large", f"body over {limit} bytes")
     return body

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 
-import redis
 from django.db import DataError, IntegrityError, connection, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
+from kombu.exceptions import OperationalError as KombuOperationalError
 
 from core import clock
 from webhooks.models import Delivery
@@ -19,7 +19,7 @@ from webhooks.receiver import (
     Refused,
     count_rejection,
     read_delivery,
-    redis_client,
+    redis_call,
 )
 from webhooks.tasks import drain_deliveries, process_delivery
 
@@ -84,13 +84,17 @@ def delivery_insert(incoming: Incoming) -> int | None:
 
 
 def request_drain() -> None:
-    """Make sure a drain task is queued; one Redis round trip when one already is."""
-    try:
-        if redis_client().set(DRAIN_FLAG, "1", nx=True, ex=DRAIN_FLAG_TTL):
+    """Make sure a drain task is queued; one Redis round trip when one already is.
+
+    When Redis is down the delivery is still stored and acknowledged: the next drain (queued by a later
+    delivery, or Beat's sweep nexus:github-deliveries) processes it.
+    """
+    if redis_call("the drain flag", lambda r: r.set(DRAIN_FLAG, "1", nx=True, ex=DRAIN_FLAG_TTL)):
+        try:
             drain_deliveries.apply_async()
-    except (redis.RedisError, OSError) as exc:
-        # The delivery is stored: Beat's sweep (nexus:github-deliveries) processes it later.
-        logger.warning("could not queue a drain of github deliveries: %s", exc)
+        except (KombuOperationalError, OSError) as exc:  # the row is safe either way
+            logger.warning("could not queue a drain of github deliveries: %s", exc)
+            redis_call("the drain flag", lambda r: r.delete(DRAIN_FLAG))
 
 
 @csrf_exempt

@@ -3,6 +3,7 @@
 import os
 
 from .base import *
+from .base import NEXUS_GITHUB_WEBHOOK_SECRETS
 
 DEBUG = env_bool("DJANGO_DEBUG", True)
 # Only ever used on a developer's machine; prod.py refuses to start without a real one.
@@ -16,5 +17,7 @@ EMAIL_FILE_PATH = os.environ.get("EMAIL_FILE_PATH") or str(VAR_DIR / "mail")
 # Loopback HTTP servers (a fake GitHub, a local chat sink) are reachable here, never in production.
 NEXUS_HTTP_REQUIRE_HTTPS = env_bool("NEXUS_HTTP_REQUIRE_HTTPS", False)
 NEXUS_HTTP_ALLOW_PRIVATE = env_bool("NEXUS_HTTP_ALLOW_PRIVATE", True)
+# A webhook secret a developer's fake GitHub (or `curl`) can sign with, unless GITHUB_WEBHOOK_SECRETS is set.
+NEXUS_GITHUB_WEBHOOK_SECRETS = NEXUS_GITHUB_WEBHOOK_SECRETS or {"*": ("dev-only-webhook-secret",)}
 
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)

@@ -224,3 +224,18 @@ def test_with_no_secret_configured_every_delivery_is_refused(client, settings, c
     settings.NEXUS_GITHUB_WEBHOOK_SECRETS = {}
     assert post(client, check_run_body).status_code == 401
     assert Delivery.objects.count() == 0
+
+
+def test_with_redis_down_a_delivery_is_still_stored_and_acknowledged(
+    client, settings, monkeypatch, check_run_body, django_capture_on_commit_callbacks
+):
+    # given a Redis nobody listens on (the drain flag, the counters)
+    monkeypatch.setattr("webhooks.receiver._redis_down_until", 0.0)
+    settings.REDIS_URL = "redis://127.0.0.1:9/0"
+    # when deliveries arrive, good and forged
+    with django_capture_on_commit_callbacks(execute=True):
+        good = post(client, check_run_body, delivery="while-redis-is-down")
+    forged = post(client, check_run_body, secret="forged")
+    # then the good one is stored and acknowledged (Beat's sweep drains it), the forged one refused: no 500
+    assert (good.status_code, forged.status_code) == (202, 401)
+    assert Delivery.objects.get().delivery_id == "while-redis-is-down"
