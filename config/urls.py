@@ -1,7 +1,7 @@
-"""URL routes: the admin (also at /), health and readiness."""
+"""URL routes: the admin (also at /), health and readiness, and learners' unsubscribe links."""
 
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 from django.views.generic import RedirectView
 
 from config import health
@@ -15,4 +15,5 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("admin/", admin.site.urls),
+    path("notifications/", include("notifications.urls")),
 ]

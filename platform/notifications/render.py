@@ -8,6 +8,7 @@ from datetime import datetime
 from django.template.loader import render_to_string
 
 from notifications.models import Notification
+from notifications.unsubscribe import unsubscribe_url
 from programs.relative import DurationError, UnknownTimezoneError, parse_duration, resolve_zone
 
 SUBJECTS = {
@@ -16,6 +17,7 @@ SUBJECTS = {
     Notification.Kind.REMINDER: "Reminder: {title} is due {due}",
     Notification.Kind.DUE_PASSED: "{title} was due {when}",
     Notification.Kind.WINDOW_CLOSED: "{title}: submissions are closed",
+    Notification.Kind.DIGEST: "{title}",
 }
 REHEARSAL_PREFIX = "[Rehearsal] "
 
@@ -68,7 +70,13 @@ def render(row: Notification, template_dir: str = "notifications/email") -> Rend
         "rehearsal": rehearsal,
         "email": row.enrollment.email,
         "subject_key": row.subject,
+        "unsubscribe_url": unsubscribe_url(row),
     }
+    if row.kind == Notification.Kind.DIGEST:  # what it lists: the rows held for it, oldest first
+        context["items"] = [
+            {"subject": render(item).subject, "when": _wall(item.effective_at.astimezone(zone), zone_name)}
+            for item in row.digested.select_related("enrollment__cohort").order_by("effective_at", "pk")
+        ]
     subject = SUBJECTS[row.kind].format(
         title=title,
         when=f"{local:%a %d %b %H:%M} {local.tzname()}",

@@ -18,6 +18,7 @@ EXPECTED = {
     "nexus.calendar.fire_event": "calendar",
     "nexus.calendar.reconcile": "calendar",
     "nexus.notifications.deliver": "notifications",
+    "nexus.notifications.digest": "notifications",
     "nexus.notifications.sweep": "notifications",
     "nexus.ops.echo": "default",
     "nexus.ops.mark": "default",
