@@ -9,7 +9,7 @@ from functools import cache
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db.models import Count
+from django.db.models import Count, Q
 
 from cohorts.models import Enrollment
 from notifications.models import Channel, Notification, Preference
@@ -40,11 +40,9 @@ def initial(*, kind: str, channel: str, enrollment_ids: Iterable[int], now: date
     ids = list(dict.fromkeys(enrollment_ids))
     modes: dict[int, str] = {}
     for chunk in _chunks(ids):
-        modes.update(
-            Preference.objects.filter(enrollment_id__in=chunk, kind=kind, channel=channel).values_list(
-                "enrollment_id", "mode"
-            )
-        )
+        wanted = set(chunk)
+        prefs = Preference.objects.filter(_among("enrollment_id", chunk), kind=kind, channel=channel)
+        modes.update((eid, mode) for eid, mode in prefs.values_list("enrollment_id", "mode") if eid in wanted)
     decisions: dict[int, Decision] = {}
     to_check: list[int] = []  # learners whose row goes out now unless their quiet hours say otherwise
     for eid in ids:
@@ -69,11 +67,27 @@ def _chunks(ids: Sequence[int]) -> Iterable[Sequence[int]]:
         yield ids[start : start + _CHUNK]
 
 
+def _among(field: str, ids: Sequence[int]) -> Q:
+    """Rows whose `field` is one of ids, or a superset the caller filters (ids dense in a range).
+
+    A cohort's learners have nearly consecutive ids: a range costs nothing to build, where Django takes
+    about half a second to compile an IN list of 10,000 parameters.
+    """
+    low, high = min(ids, default=0), max(ids, default=0)
+    if high - low < 2 * len(ids):
+        return Q(**{f"{field}__gte": low, f"{field}__lte": high})
+    return Q(**{f"{field}__in": ids})
+
+
 def _quiet_until(*, kind: str, enrollment_ids: Sequence[int], now: datetime) -> dict[int, datetime]:
     """The learners (of these) inside their quiet hours for this kind now, each with the instant they end."""
     held: dict[int, datetime] = {}
+    ends: dict[tuple, datetime | None] = {}  # learners share a few zones and quiet hours: compute each once
     for chunk in _chunks(enrollment_ids):
+        wanted = set(chunk)
         for eid, own_zone, cohort_zone, start, end, kinds in _learners(chunk):
+            if eid not in wanted:
+                continue
             if start is None:  # no row: the default
                 start, end, kinds = DEFAULT_QUIET_START, DEFAULT_QUIET_END, DEFAULT_QUIET_KINDS
             if kinds and kind not in kinds:
@@ -81,7 +95,10 @@ def _quiet_until(*, kind: str, enrollment_ids: Sequence[int], now: datetime) -> 
             zone = learner_zone(own_zone, cohort_zone)
             if zone is None:
                 continue
-            until = quiet_end(now=now, zone=zone, start=start, end=end)
+            key = (zone, start, end)
+            if key not in ends:
+                ends[key] = quiet_end(now=now, zone=zone, start=start, end=end)
+            until = ends[key]
             if until is not None:
                 held[eid] = until
     return held
@@ -90,7 +107,7 @@ def _quiet_until(*, kind: str, enrollment_ids: Sequence[int], now: datetime) -> 
 def _learners(ids: Sequence[int]) -> list[tuple]:
     """One query: each learner's zone, their cohort's, and their quiet hours (None when they have none)."""
     return list(
-        Enrollment.objects.filter(pk__in=ids).values_list(
+        Enrollment.objects.filter(_among("pk", ids)).values_list(
             "pk",
             "timezone",
             "cohort__timezone",

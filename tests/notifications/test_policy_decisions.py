@@ -296,3 +296,24 @@ def test_the_decision_for_ten_thousand_learners_costs_two_queries(make_cohort, d
     assert got[ids[0]] == Decision(Status.SUPPRESSED)
     assert got[ids[1]].hold_reason == Hold.QUIET_HOURS
     assert sum(d.status == Status.PENDING for d in got.values()) == 9_998
+
+
+def test_only_the_learners_asked_about_are_decided(make_cohort):
+    # given two cohorts whose learners' ids interleave, the other cohort's learner with unlocks off and
+    # quiet hours all day
+    first = make_cohort(name="First", learners=("a1@x.org",))
+    second = make_cohort(name="Second", learners=("b1@x.org",))
+    enrollment_create(cohort=first, email="a2@x.org")
+    other = second.enrollments.get()
+    Preference.objects.create(enrollment=other, kind=Kind.UNIT_UNLOCKED, channel="email", mode=Mode.OFF)
+    QuietHours.objects.create(enrollment=other, start=time(0), end=time(23, 59), kinds=[])
+    ids = list(first.enrollments.values_list("pk", flat=True))
+    assert min(ids) < other.pk < max(ids)
+    # when the first cohort's unlock is decided
+    got = policy.initial(kind=Kind.UNIT_UNLOCKED, channel="email", enrollment_ids=ids, now=PINNED_NOW)
+    # then exactly its learners are decided, each pending
+    assert got == dict.fromkeys(ids, Decision(Status.PENDING))
+    # and ids far apart (an IN list rather than a range) give the same answer
+    far = [ids[0], ids[1] + 100_000]
+    got = policy.initial(kind=Kind.UNIT_UNLOCKED, channel="email", enrollment_ids=far, now=PINNED_NOW)
+    assert got == {ids[0]: Decision(Status.PENDING), far[1]: Decision(Status.PENDING)}
