@@ -6,6 +6,7 @@ from datetime import time
 import pytest
 
 from notifications.models import Notification, Preference, QuietHours
+from tests.conftest import PINNED_NOW
 
 pytestmark = pytest.mark.django_db
 
@@ -54,3 +55,23 @@ def test_quiet_hours_that_start_when_they_end_are_refused_on_the_field(admin_cli
     assert "23:00-06:30" in page
     assert "Africa/Lagos" in page
     assert "Reminder, Due passed" in page
+
+
+def test_a_held_row_shows_why_and_the_digest_it_went_out_in(admin_client, make_cohort):
+    cohort = make_cohort()
+    ada = cohort.enrollments.get(email="ada@example.com")
+    common = {"cohort": cohort, "enrollment": ada, "effective_at": PINNED_NOW}
+    digest = Notification.objects.create(kind=Notification.Kind.DIGEST, subject="digest:2026-12-01", **common)
+    held = Notification.objects.create(
+        kind=Notification.Kind.REMINDER,
+        subject="p0:1d",
+        status=Notification.Status.HELD,
+        hold_reason=Notification.HoldReason.CAP,
+        digest=digest,
+        **common,
+    )
+    page = admin_client.get(f"/admin/notifications/notification/{held.pk}/change/")
+    assert page.status_code == 200
+    body = page.content.decode()
+    assert "Hourly cap" in body
+    assert "digest digest:2026-12-01 -&gt; ada@example.com (email)" in body
