@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.db.models import Count, Q
 
-from cohorts.models import Enrollment
+from cohorts.models import Cohort, Enrollment
 from notifications.models import Channel, Notification, Preference
 from programs.relative import UnknownTimezoneError, resolve_zone
 
@@ -36,7 +36,10 @@ class Decision:
 
 
 def initial(*, kind: str, channel: str, enrollment_ids: Iterable[int], now: datetime) -> dict[int, Decision]:
-    """The state each new row (one per learner) starts in: their preference, then their quiet hours."""
+    """The state each new row (one per learner) starts in: their preference, then their quiet hours.
+
+    Two queries whatever the number of learners. A rehearsal cohort's rows keep no quiet hours.
+    """
     ids = list(dict.fromkeys(enrollment_ids))
     modes: dict[int, str] = {}
     for chunk in _chunks(ids):
@@ -85,9 +88,9 @@ def _quiet_until(*, kind: str, enrollment_ids: Sequence[int], now: datetime) -> 
     ends: dict[tuple, datetime | None] = {}  # learners share a few zones and quiet hours: compute each once
     for chunk in _chunks(enrollment_ids):
         wanted = set(chunk)
-        for eid, own_zone, cohort_zone, start, end, kinds in _learners(chunk):
-            if eid not in wanted:
-                continue
+        for eid, own_zone, cohort_zone, speed, start, end, kinds in _learners(chunk):
+            if eid not in wanted or speed != 1:
+                continue  # not asked about; or a rehearsal, whose calendar runs faster than any night
             if start is None:  # no row: the default
                 start, end, kinds = DEFAULT_QUIET_START, DEFAULT_QUIET_END, DEFAULT_QUIET_KINDS
             if kinds and kind not in kinds:
@@ -105,12 +108,13 @@ def _quiet_until(*, kind: str, enrollment_ids: Sequence[int], now: datetime) -> 
 
 
 def _learners(ids: Sequence[int]) -> list[tuple]:
-    """One query: each learner's zone, their cohort's, and their quiet hours (None when they have none)."""
+    """One query: each learner's zone, their cohort's zone and speed, and their quiet hours (None: none)."""
     return list(
         Enrollment.objects.filter(_among("pk", ids)).values_list(
             "pk",
             "timezone",
             "cohort__timezone",
+            "cohort__speed",
             "quiet_hours__start",
             "quiet_hours__end",
             "quiet_hours__kinds",
@@ -162,8 +166,9 @@ def hold_over_cap(rows: Sequence[Notification], now: datetime) -> list[Notificat
     """Of a batch about to be sent, hold for the digest each email past its learner's hourly cap.
 
     A learner who got NEXUS_NOTIFY_HOURLY_CAP emails in the last hour gets no more until the hour has
-    passed: the rest are held (hold_reason cap) and go out in their next digest. The digest itself is never
-    held. Returns the rows still to send, in their order. Rows of other channels pass untouched.
+    passed: the rest are held (hold_reason cap) and go out in their next digest. The digest itself and a
+    rehearsal cohort's emails are never held, and rows of other channels pass untouched. Returns the rows
+    still to send, in their order.
     """
     cap = settings.NEXUS_NOTIFY_HOURLY_CAP
     capped = [
@@ -171,6 +176,14 @@ def hold_over_cap(rows: Sequence[Notification], now: datetime) -> list[Notificat
         for row in rows
         if row.channel == Channel.EMAIL and row.enrollment_id and row.kind != Notification.Kind.DIGEST
     ]
+    if capped and cap > 0:
+        # A rehearsal plays weeks in minutes: capping it would hold most of what staff came to watch.
+        rehearsals = set(
+            Cohort.objects.filter(pk__in={row.cohort_id for row in capped})
+            .exclude(speed=1)
+            .values_list("pk", flat=True)
+        )
+        capped = [row for row in capped if row.cohort_id not in rehearsals]
     if not capped or cap <= 0:
         return list(rows)
     learners = {row.enrollment_id for row in capped}

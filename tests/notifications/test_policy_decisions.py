@@ -317,3 +317,18 @@ def test_only_the_learners_asked_about_are_decided(make_cohort):
     far = [ids[0], ids[1] + 100_000]
     got = policy.initial(kind=Kind.UNIT_UNLOCKED, channel="email", enrollment_ids=far, now=PINNED_NOW)
     assert got == {ids[0]: Decision(Status.PENDING), far[1]: Decision(Status.PENDING)}
+
+
+def test_a_rehearsal_keeps_no_quiet_hours_and_no_cap(make_cohort, settings):
+    settings.NEXUS_NOTIFY_HOURLY_CAP = 2
+    # given a rehearsal cohort (a week played in minutes) whose reminder falls at 23:30 Lagos time
+    cohort = make_cohort(learners=("ada@example.com",), speed=1000)
+    [ada] = learners(cohort).values()
+    got = policy.initial(kind=Kind.REMINDER, channel="email", enrollment_ids=[ada], now=LAGOS_2330)
+    # then it is not held for the night
+    assert got[ada] == Decision(Status.PENDING)
+    # and three emails in a row all go out, past a cap of two
+    for n in range(3):
+        write(cohort, subject=f"unit-{n}")
+    assert outbox_sweep().sent == 3
+    assert not Notification.objects.filter(status=Status.HELD).exists()
