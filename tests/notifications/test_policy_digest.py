@@ -164,3 +164,34 @@ def test_the_digest_task_runs_hourly_on_the_notifications_queue(cohort):
     with time_machine.travel(LAGOS_18, tick=False):
         assert notification_tasks.digest() == 1
         assert notification_tasks.digest() == 0
+
+
+def test_the_digests_own_link_turns_the_digest_off(cohort, smtp, client):
+    # given ada's first digest, received
+    with time_machine.travel(LAGOS_18, tick=False):
+        digests_write(now=LAGOS_18)
+        outbox_sweep()
+    [message] = smtp.messages
+    link = " ".join(message["List-Unsubscribe"].split())[1:-1]
+    # when she opens its link: the page says the daily digest is what will be turned off
+    path = link.removeprefix("http://127.0.0.1:8000")
+    assert "the daily digest" in client.get(path).content.decode()
+    assert client.post(path).status_code == 200
+    assert Preference.objects.get(enrollment__email="ada@example.com", kind=Kind.DIGEST).mode == "off"
+    # then tomorrow's digest is written (it lists what was held) but suppressed, not sent
+    tomorrow = LAGOS_18 + timedelta(days=1)
+    ada = cohort.enrollments.get(email="ada@example.com")
+    Notification.objects.create(
+        kind=Kind.UNIT_UNLOCKED,
+        cohort=cohort,
+        enrollment=ada,
+        subject="week-2",
+        effective_at=tomorrow,
+        status=Status.HELD,
+        hold_reason=Hold.DIGEST,
+    )
+    with time_machine.travel(tomorrow, tick=False):
+        assert digests_write(now=tomorrow) == 1
+        assert outbox_sweep().sent == 0
+    assert digests().get(subject="digest:2026-12-02").status == Status.SUPPRESSED
+    assert len(smtp.messages) == 1
