@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import OuterRef, Subquery
 
 from notifications import policy
 from notifications.models import Channel, Notification
@@ -34,12 +35,14 @@ def digest_subject(day: date) -> str:
     return f"digest:{day.isoformat()}"
 
 
+@transaction.atomic
 def digests_write(*, now: datetime) -> int:
     """Write today's digest for every learner whose local time is now NEXUS_DIGEST_LOCAL_HOUR:xx and who has
     rows waiting for it, linking those rows to it; return how many digests were new.
 
     Run hourly (Beat), so each zone has its hour once a day (a :30 or :45 zone at 18:30 or 18:45). A rerun
-    in the same hour is a no-op: the rows are linked already, and the digest's unique key finds it.
+    in the same hour is a no-op: the rows are linked already, and the digest's unique key finds it. A
+    constant number of queries, whatever the number of learners.
     """
     hour = settings.NEXUS_DIGEST_LOCAL_HOUR
     due: dict[int, tuple[int, date, ZoneInfo]] = {}
@@ -53,34 +56,54 @@ def digests_write(*, now: datetime) -> int:
         local = now.astimezone(zone)
         if local.hour == hour:
             due[eid] = (cohort_id, local.date(), zone)
-    written = 0
-    for eid, (cohort_id, day, zone) in due.items():
-        written += digest_write(enrollment_id=eid, cohort_id=cohort_id, day=day, zone=zone, now=now)
-    return written
-
-
-@transaction.atomic
-def digest_write(*, enrollment_id: int, cohort_id: int, day: date, zone: ZoneInfo, now: datetime) -> int:
-    """One learner's digest for one local day, with every waiting row linked to it; 1 if it is new."""
-    decision = policy.initial(
-        kind=Notification.Kind.DIGEST, channel=Channel.EMAIL, enrollment_ids=[enrollment_id], now=now
-    )[enrollment_id]
-    digest, created = Notification.objects.get_or_create(
+    if not due:
+        return 0
+    # (Learners at 18:xx at one instant share a local date, so this is one subject in practice.)
+    subjects = {eid: digest_subject(day) for eid, (_, day, _) in due.items()}
+    ours = Notification.objects.filter(
         kind=Notification.Kind.DIGEST,
-        enrollment_id=enrollment_id,
-        subject=digest_subject(day),
-        effective_at=policy.local_instant(day, time(settings.NEXUS_DIGEST_LOCAL_HOUR), zone),
         channel=Channel.EMAIL,
-        defaults={
-            "cohort_id": cohort_id,
-            "payload": {"title": f"Your digest for {day:%a %d %b %Y}"},
-            "status": decision.status,
-            "hold_reason": decision.hold_reason,
-            "not_before": decision.not_before,
-        },
+        enrollment_id__in=list(due),
+        subject__in=set(subjects.values()),
     )
-    # Locked, so a sender cannot claim it between the check and the linking (SKIP LOCKED passes it by).
-    digest = Notification.objects.select_for_update().get(pk=digest.pk)
-    if digest.status in OPEN:
-        _waiting().filter(enrollment_id=enrollment_id).update(digest=digest)
-    return int(created)
+    existing = {(eid, subject) for eid, subject in ours.values_list("enrollment_id", "subject")}
+    decisions = policy.initial(
+        kind=Notification.Kind.DIGEST, channel=Channel.EMAIL, enrollment_ids=due, now=now
+    )
+    new = [
+        Notification(
+            kind=Notification.Kind.DIGEST,
+            cohort_id=cohort_id,
+            enrollment_id=eid,
+            subject=subjects[eid],
+            effective_at=policy.local_instant(day, time(hour), zone),
+            channel=Channel.EMAIL,
+            payload={"title": f"Your digest for {day:%a %d %b %Y}"},
+            status=decisions[eid].status,
+            hold_reason=decisions[eid].hold_reason,
+            not_before=decisions[eid].not_before,
+        )
+        for eid, (cohort_id, day, zone) in due.items()
+        if (eid, subjects[eid]) not in existing
+    ]
+    Notification.objects.bulk_create(new, ignore_conflicts=True, batch_size=500)
+    # Locked, so no sender claims a digest between here and the linking (SKIP LOCKED passes it by); one
+    # already handed to a sender is left alone, and its learner's latecomers wait for the next digest.
+    open_digests = {
+        (eid, subject)
+        for eid, subject in ours.filter(status__in=OPEN)
+        .select_for_update()
+        .values_list("enrollment_id", "subject")
+        if subjects.get(eid) == subject
+    }
+    for subject in set(subjects.values()):
+        learners_open = [eid for eid, s in open_digests if s == subject]
+        own_digest = Notification.objects.filter(
+            kind=Notification.Kind.DIGEST,
+            channel=Channel.EMAIL,
+            subject=subject,
+            status__in=OPEN,
+            enrollment_id=OuterRef("enrollment_id"),
+        ).values("pk")[:1]
+        _waiting().filter(enrollment_id__in=learners_open).update(digest=Subquery(own_digest))
+    return len(new)
