@@ -5,6 +5,7 @@ import re
 from urllib.parse import urlsplit
 
 import pytest
+import requests
 from django.test import Client
 
 from cohorts.models import Enrollment
@@ -165,4 +166,35 @@ def test_the_link_starts_with_the_public_url_setting(make_cohort, smtp, settings
     [message] = smtp.messages
     assert header(message, "List-Unsubscribe").startswith(
         "<https://nexus.example.org/notifications/unsubscribe/"
+    )
+
+
+def test_the_link_in_a_received_email_works_over_http(make_cohort, smtp, live_server, settings):
+    # given the site served on loopback, its address the public URL, and week 0's email received
+    settings.NEXUS_PUBLIC_URL = live_server.url
+    cohort = make_cohort()
+    unlock(cohort, "week-0")
+    outbox_sweep()
+    link = header(smtp.to("ada@example.com")[0], "List-Unsubscribe")[1:-1]
+    assert link.startswith(live_server.url)
+    with requests.Session() as http:
+        # when ada's mail client opens it: a page, and nothing changed
+        page = http.get(link, timeout=10)
+        assert page.status_code == 200
+        assert "Turn off these emails" in page.text
+        assert not Preference.objects.exists()
+        # when her mailbox provider does the RFC 8058 one-click POST
+        done = http.post(
+            link,
+            data="List-Unsubscribe=One-Click",
+            timeout=10,
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+        assert done.status_code == 200
+        # and a tampered link is a 400 page, not a server error
+        assert http.post(link.replace("unit_unlocked", "reminder"), timeout=10).status_code == 400
+    assert Preference.objects.get().enrollment.email == "ada@example.com"
+    unlock(cohort, "week-1")
+    assert Notification.objects.get(enrollment__email="ada@example.com", subject="week-1").status == (
+        Status.SUPPRESSED
     )
