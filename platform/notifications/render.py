@@ -30,7 +30,9 @@ class Rendered:
 
 
 def learner_zone_name(row: Notification) -> str:
-    """The learner's own zone if they set a valid one, else their cohort's."""
+    """The learner's own zone if they set a valid one, else their cohort's (an announcement: the cohort's)."""
+    if row.enrollment_id is None:
+        return row.cohort.timezone
     zone = row.enrollment.timezone
     if zone:
         try:
@@ -38,7 +40,7 @@ def learner_zone_name(row: Notification) -> str:
             return zone
         except UnknownTimezoneError:
             pass  # a bad zone stored by hand must not stop the message
-    return row.enrollment.cohort.timezone
+    return row.cohort.timezone
 
 
 def _wall(local: datetime, zone_name: str) -> str:
@@ -47,7 +49,7 @@ def _wall(local: datetime, zone_name: str) -> str:
 
 def render(row: Notification, template_dir: str = "notifications/email") -> Rendered:
     """Render one row's message; the rows's enrollment and cohort should be select_related."""
-    cohort = row.enrollment.cohort
+    cohort = row.cohort
     zone_name = learner_zone_name(row)
     zone = resolve_zone(zone_name)
     local = row.effective_at.astimezone(zone)
@@ -68,7 +70,7 @@ def render(row: Notification, template_dir: str = "notifications/email") -> Rend
         "due": _wall(due_local, zone_name),
         "zone": zone_name,
         "rehearsal": rehearsal,
-        "email": row.enrollment.email,
+        "email": row.enrollment.email if row.enrollment_id is not None else "everyone",  # the greeting
         "subject_key": row.subject,
         "unsubscribe_url": unsubscribe_url(row),
     }

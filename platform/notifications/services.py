@@ -11,6 +11,7 @@ from django.db.models import Q
 from core import clock
 from notifications import policy
 from notifications.channels.base import Channel, Outcome, Result
+from notifications.channels.chat import ChatChannel
 from notifications.channels.email import EmailChannel
 from notifications.models import Notification
 
@@ -84,7 +85,7 @@ def outbox_claim(*, batch: int | None = None, lease: timedelta | None = None) ->
     )
 
 
-CHANNELS: dict[str, type[Channel]] = {EmailChannel.name: EmailChannel}
+CHANNELS: dict[str, type[Channel]] = {EmailChannel.name: EmailChannel, ChatChannel.name: ChatChannel}
 
 
 def _channel(name: str) -> Channel | None:
@@ -115,7 +116,7 @@ def outbox_deliver(*, ids: Iterable[int], chunk: int | None = None) -> Delivered
     for start in range(0, len(ids), chunk):
         rows = list(
             Notification.objects.filter(pk__in=ids[start : start + chunk], status=Notification.Status.SENDING)
-            .select_related("enrollment__cohort")
+            .select_related("enrollment__cohort", "cohort")
             .order_by("pk")
         )
         by_channel: dict[str, list[Notification]] = {}
@@ -146,9 +147,11 @@ def _record(result: Result, attempts: int, done: Delivered) -> None:
         fields |= {"status": Notification.Status.SENT, "sent_at": now, "last_error": ""}
         done.sent += 1
     elif result.outcome == Outcome.RETRY and attempts < settings.NEXUS_NOTIFY_MAX_ATTEMPTS:
+        # Never before the peer's Retry-After (a 429), however short our own backoff is.
+        wait = max(_backoff(attempts), timedelta(seconds=result.retry_after or 0))
         fields |= {
             "status": Notification.Status.PENDING,
-            "not_before": now + _backoff(attempts),
+            "not_before": now + wait,
             "last_error": result.error,
         }
         done.retry += 1

@@ -14,7 +14,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from cohorts import calendar, selectors, services, sync
-from cohorts.admin.learners import EnrollmentInline
+from cohorts.admin.learners import ChatWebhookURLCheck, EnrollmentInline, WebhookURLField
 from cohorts.keys import EventKey, EventKeyError
 from cohorts.models import Cohort, CohortEvent
 from core import clock
@@ -68,10 +68,11 @@ def notifications_read(cohort: Cohort, events: Sequence[CohortEvent]) -> dict[in
     return out
 
 
-class CohortForm(forms.ModelForm):
+class CohortForm(ChatWebhookURLCheck, forms.ModelForm):
     class Meta:
         model = Cohort
-        fields = ("program", "name", "start_date", "timezone", "anchors", "speed")
+        fields = ("program", "name", "start_date", "timezone", "anchors", "speed", "chat_webhook_url")
+        field_classes = {"chat_webhook_url": WebhookURLField}
 
     def clean(self) -> dict:
         data = super().clean()
