@@ -36,7 +36,13 @@ class NotificationAdmin(admin.ModelAdmin):
     """The calendar writes the outbox and the sender moves it on; staff read it here."""
 
     list_display = ("kind", "learner", "subject", "effective", "channel", "status", "created", "sent")
-    list_filter = ("kind", "status", "channel", ("enrollment__cohort", admin.RelatedOnlyFieldListFilter))
+    list_filter = (
+        "kind",
+        "status",
+        "hold_reason",
+        "channel",
+        ("enrollment__cohort", admin.RelatedOnlyFieldListFilter),
+    )
     list_select_related = ("enrollment__cohort",)
     search_fields = ("enrollment__email",)
     actions = ("retry",)

@@ -83,6 +83,8 @@ def test_following_the_link_turns_that_kind_off_and_only_that_kind(received, smt
     assert "Unit unlocked" in body
     assert "ada@example.com" in body
     assert '<form method="post">' in body
+    # (a link scanner's HEAD changes nothing either)
+    assert client.head(path).status_code == 200
     assert not Preference.objects.exists()
     # when she presses the button (a plain POST, no CSRF cookie: the signed token is the credential)
     done = client.post(path)
