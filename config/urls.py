@@ -15,5 +15,5 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("admin/", admin.site.urls),
-    path("notifications/", include("notifications.urls")),
+    path("notifications/", include("notifications.unsubscribe_urls")),
 ]

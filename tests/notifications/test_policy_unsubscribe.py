@@ -105,7 +105,10 @@ def test_following_the_link_turns_that_kind_off_and_only_that_kind(received, smt
     remind(cohort, "p0:1d")
     outbox_sweep()
     # then ada's unlock is suppressed, bob's unlock and both reminders are sent
-    assert Notification.objects.get(enrollment=ada, subject="week-1").status == Status.SUPPRESSED
+    assert (
+        Notification.objects.get(enrollment=ada, subject="week-1", channel=Channel.EMAIL).status
+        == Status.SUPPRESSED
+    )
     assert sorted((m["To"], m["Subject"]) for m in smtp.messages) == [
         ("ada@example.com", "Reminder: Project 0 is due Wed 02 Dec 13:00 WAT"),
         ("bob@example.com", "Reminder: Project 0 is due Wed 02 Dec 13:00 WAT"),
@@ -127,12 +130,12 @@ def test_the_one_click_post_alone_unsubscribes(received, smtp):
     assert response.status_code == 200
     assert Preference.objects.get(enrollment__email="bob@example.com").mode == Preference.Mode.OFF
     unlock(cohort, "week-1")
-    assert Notification.objects.get(enrollment__email="bob@example.com", subject="week-1").status == (
-        Status.SUPPRESSED
-    )
-    assert Notification.objects.get(enrollment__email="ada@example.com", subject="week-1").status == (
-        Status.PENDING
-    )
+    assert Notification.objects.get(
+        enrollment__email="bob@example.com", subject="week-1", channel=Channel.EMAIL
+    ).status == (Status.SUPPRESSED)
+    assert Notification.objects.get(
+        enrollment__email="ada@example.com", subject="week-1", channel=Channel.EMAIL
+    ).status == (Status.PENDING)
 
 
 @pytest.mark.usefixtures("received")
@@ -197,6 +200,6 @@ def test_the_link_in_a_received_email_works_over_http(make_cohort, smtp, live_se
         assert http.post(link.replace("unit_unlocked", "reminder"), timeout=10).status_code == 400
     assert Preference.objects.get().enrollment.email == "ada@example.com"
     unlock(cohort, "week-1")
-    assert Notification.objects.get(enrollment__email="ada@example.com", subject="week-1").status == (
-        Status.SUPPRESSED
-    )
+    assert Notification.objects.get(
+        enrollment__email="ada@example.com", subject="week-1", channel=Channel.EMAIL
+    ).status == (Status.SUPPRESSED)
