@@ -30,9 +30,15 @@ _CHUNK = 10_000
 
 @dataclass(frozen=True)
 class Decision:
+    """A row's first status, why it is held if it is, and when a held row may go out."""
+
     status: str
-    hold_reason: str = ""
+    hold_reason: str = HoldReason.NONE
     not_before: datetime | None = None
+
+
+IMMEDIATELY = Decision(Status.PENDING)
+WRITTEN = Decision(Status.SENT)  # in-app: the row is the feed entry
 
 
 def initial(*, kind: str, channel: str, enrollment_ids: Iterable[int], now: datetime) -> dict[int, Decision]:
@@ -54,11 +60,11 @@ def initial(*, kind: str, channel: str, enrollment_ids: Iterable[int], now: date
             decisions[eid] = Decision(Status.SUPPRESSED)
         elif channel == Channel.INAPP:
             # Written is delivered: the feed shows it (a digest preference changes nothing in a feed).
-            decisions[eid] = Decision(Status.SENT)
+            decisions[eid] = WRITTEN
         elif mode == Mode.DIGEST and kind != Notification.Kind.DIGEST:
             decisions[eid] = Decision(Status.HELD, HoldReason.DIGEST)
         else:
-            decisions[eid] = Decision(Status.PENDING)
+            decisions[eid] = IMMEDIATELY
             to_check.append(eid)
     for eid, until in _quiet_until(kind=kind, enrollment_ids=to_check, now=now).items():
         decisions[eid] = Decision(Status.HELD, HoldReason.QUIET_HOURS, until)
