@@ -230,6 +230,9 @@ NEXUS_NOTIFY_BATCH = env_int("NEXUS_NOTIFY_BATCH", 200)
 NEXUS_NOTIFY_LEASE = env_int("NEXUS_NOTIFY_LEASE", 300)
 NEXUS_NOTIFY_RETRY_BASE = env_int("NEXUS_NOTIFY_RETRY_BASE", 60)
 NEXUS_NOTIFY_MAX_ATTEMPTS = env_int("NEXUS_NOTIFY_MAX_ATTEMPTS", 8)
+# A "date changed" message waits this many seconds; a later edit for the same learner and subject within
+# it replaces it, so a burst of staff edits yields one message with the final dates.
+NEXUS_NOTIFY_DATE_CHANGE_DELAY = env_int("NEXUS_NOTIFY_DATE_CHANGE_DELAY", 300)
 # Delivery policy (notifications/policy.py): at most this many emails per learner per hour (the rest wait
 # for the digest), and the learner's local hour the daily digest goes out at.
 NEXUS_NOTIFY_HOURLY_CAP = env_int("NEXUS_NOTIFY_HOURLY_CAP", 10)

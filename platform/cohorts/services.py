@@ -15,8 +15,10 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from cohorts import calendar
+from cohorts.changes import dates_snapshot
 from cohorts.keys import EventKey
 from cohorts.models import Cohort, CohortEvent, Enrollment, Extension, beat_entry_prefix
+from cohorts.signals import extension_granted
 from cohorts.sync import cohort_calendar_sync, lock
 from core import clock
 from core.http import UnsafeURL, check_public_url
@@ -93,7 +95,7 @@ def cohort_create(
     cohort.full_clean()
     require_anchors(cohort)
     cohort.save()
-    cohort_calendar_sync(cohort=cohort, now=now)
+    cohort_calendar_sync(cohort=cohort, now=now, announce=False)  # no learner yet to tell
     return cohort
 
 
@@ -132,6 +134,7 @@ def cohort_update(*, cohort: Cohort, now: datetime | None = None, **changes: Any
     if not changed:
         return current
     before = Cohort(**{f.attname: getattr(current, f.attname) for f in Cohort._meta.concrete_fields})
+    dates_before = dates_snapshot(current)  # before the zone change moves staff's overrides
     for name, value in changed.items():
         setattr(current, name, value)
     fields = list(changed)
@@ -142,7 +145,7 @@ def cohort_update(*, cohort: Cohort, now: datetime | None = None, **changes: Any
     current.save(update_fields=fields)
     if "timezone" in changed:
         _keep_wall_times(current, before.zone)
-    cohort_calendar_sync(cohort=current, now=now)
+    cohort_calendar_sync(cohort=current, now=now, before=dates_before)
     cohort.refresh_from_db()  # the caller's instance shows what was written
     return current
 
@@ -214,6 +217,7 @@ def cohort_event_move(*, event: CohortEvent, at: datetime | None) -> CohortEvent
     """Move one event for this cohort only (None: back to the template's time)."""
     lock(event.cohort_id)  # the writers' lock order: cohort first
     event = CohortEvent.objects.select_for_update().get(pk=event.pk)
+    before = dates_snapshot(event.cohort)
     if event.done_at is not None:
         raise ValidationError(
             {"override_at": f"{event.key} already happened on {event.done_at:%Y-%m-%d %H:%M} UTC"}
@@ -221,7 +225,7 @@ def cohort_event_move(*, event: CohortEvent, at: datetime | None) -> CohortEvent
     event.override_at = at
     event.retry_at = None  # a failed event moved by staff is tried at its new time, not after a backoff
     event.save(update_fields=["override_at", "retry_at"])
-    cohort_calendar_sync(cohort=event.cohort)
+    cohort_calendar_sync(cohort=event.cohort, before=before)
     return event
 
 
@@ -278,7 +282,7 @@ def enrollment_create(
     enrollment.full_clean()
     enrollment.save()
     if resync and enrollment.group and cohort.extensions.filter(group=enrollment.group).exists():
-        cohort_calendar_sync(cohort=cohort)
+        cohort_calendar_sync(cohort=cohort, announce=False)  # only the newcomer's dates change
     return enrollment
 
 
@@ -416,7 +420,7 @@ def enrollments_import(*, cohort: Cohort, rows: list[ImportRow]) -> ImportResult
         if row.ok:
             enrolled.append(enrollment_create(cohort=cohort, **row.values(), resync=False))
     if enrolled:
-        cohort_calendar_sync(cohort=cohort)
+        cohort_calendar_sync(cohort=cohort, announce=False)  # only the newcomers' dates change
     return ImportResult(enrolled=enrolled, refused=[row for row in rows if not row.ok])
 
 
@@ -564,7 +568,15 @@ def extension_grant(
         extension = existing
     else:
         extension.save()
-    cohort_calendar_sync(cohort=cohort)
+    # The learners hear of the grant itself (at once), not of a debounced "date changed".
+    cohort_calendar_sync(cohort=cohort, announce=False)
+    if extension.enrollment_id:
+        ids = [extension.enrollment_id]
+    else:
+        ids = list(
+            cohort.enrollments.filter(group=extension.group).order_by("pk").values_list("pk", flat=True)
+        )
+    extension_granted.send(sender=Cohort, cohort=cohort, extension=extension, enrollment_ids=ids)
     return extension
 
 

@@ -8,10 +8,13 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.html import escape, format_html
 
 from cohorts.models import Enrollment
+from notifications import admin_templates  # noqa: F401 - registers the TemplateOverride admin
 from notifications.models import Notification, Preference, QuietHours
 from notifications.preferences import preference_set, quiet_hours_set, validate_quiet_hours
+from notifications.render import render
 from notifications.services import outbox_retry
 from programs.relative import UnknownTimezoneError, resolve_zone
 
@@ -64,9 +67,9 @@ class NotificationAdmin(admin.ModelAdmin):
                 )
             },
         ),
-        ("What the learner was told", {"fields": ("rendered_subject", "rendered_body")}),
+        ("What the learner was told", {"fields": ("rendered_subject", "rendered_body", "message")}),
     )
-    readonly_fields = ("learner", "effective", "created", "sent")
+    readonly_fields = ("learner", "effective", "created", "sent", "message")
 
     @admin.action(description="Retry the selected failed notifications")
     def retry(self, request: HttpRequest, queryset: QuerySet[Notification]) -> None:
@@ -76,6 +79,21 @@ class NotificationAdmin(admin.ModelAdmin):
         if skipped:
             message += f" {skipped} not failed: left alone."
         self.message_user(request, message, messages.SUCCESS if count else messages.WARNING)
+
+    @admin.display(description="the message, rendered now")
+    def message(self, notification: Notification) -> str:
+        # Subject, text and HTML as the templates (and staff's overrides) render it now: the HTML part in
+        # a sandboxed frame (no scripts, no same-origin access). rendered_subject/body above are as sent.
+        shown = render(notification)
+        return format_html(
+            '<p id="message-subject"><strong>{}</strong></p>'
+            '<pre id="message-text" style="white-space: pre-wrap; max-width: 900px">{}</pre>'
+            '<iframe id="message-html" sandbox="" title="HTML part" srcdoc="{}" '
+            'style="width: 900px; height: 320px; border: 1px solid #ccc; background: #fff"></iframe>',
+            shown.subject,
+            shown.text,
+            escape(shown.html),  # rendered templates are "safe" strings: escape for the attribute anyway
+        )
 
     @admin.display(description="learner", ordering="enrollment__email")
     def learner(self, notification: Notification) -> str:

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import OuterRef, Subquery
 
-from notifications import policy
+from notifications import policy, render
 from notifications.models import Channel, Notification
 
 Status = Notification.Status
@@ -107,3 +107,19 @@ def digests_write(*, now: datetime) -> int:
         ).values("pk")[:1]
         _waiting().filter(enrollment_id__in=learners_open).update(digest=Subquery(own_digest))
     return len(new)
+
+
+def _items(row: Notification, context: dict) -> dict:
+    """A digest's context: what it lists, each held message's subject and time, oldest first."""
+    if row.kind != Notification.Kind.DIGEST:
+        return {}
+    held = row.digested.select_related("enrollment__cohort").order_by("effective_at", "pk")
+    return {
+        "items": [
+            {"subject": render.render(item).subject, "when": render.wall(item.effective_at, context["zone"])}
+            for item in held
+        ]
+    }
+
+
+render.extra_context.append(_items)

@@ -25,8 +25,10 @@ def outbox_write(
     effective_at: datetime,
     payload: dict,
     channel: str = "email",
+    not_before: datetime | None = None,
 ) -> int:
-    """Queue one notification per learner; rows already written (a task run twice) are left alone."""
+    """Queue one notification per learner; rows already written (a task run twice) are left alone.
+    not_before: not sent before this instant (a date change waits for the last of a burst of edits)."""
     now = clock.now()
     decisions = policy.initial(kind=kind, channel=channel, enrollment_ids=enrollment_ids, now=now)
     rows = [
@@ -40,7 +42,7 @@ def outbox_write(
             payload=payload,
             status=decision.status,
             hold_reason=decision.hold_reason,
-            not_before=decision.not_before,
+            not_before=max(filter(None, (decision.not_before, not_before)), default=None),
             sent_at=now if decision.status == Notification.Status.SENT else None,
         )
         for eid, decision in decisions.items()

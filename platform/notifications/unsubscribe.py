@@ -9,7 +9,8 @@ from django.core import signing
 from django.urls import reverse
 
 from cohorts.models import Enrollment
-from notifications.models import Notification
+from notifications import render
+from notifications.models import Channel, Notification
 
 _SALT = "nexus.notifications.unsubscribe"
 
@@ -56,3 +57,11 @@ def unsubscribe_url(row: Notification) -> str:
         "notifications:unsubscribe", args=[make_token(enrollment_id=row.enrollment_id, kind=row.kind)]
     )
     return settings.NEXUS_PUBLIC_URL.rstrip("/") + path
+
+
+def _link(row: Notification, context: dict) -> dict:
+    """The footer's unsubscribe link (email only: a feed or chat message has nothing to unsubscribe from)."""
+    return {"unsubscribe_url": unsubscribe_url(row)} if row.channel == Channel.EMAIL else {}
+
+
+render.extra_context.append(_link)

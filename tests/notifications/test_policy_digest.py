@@ -88,7 +88,8 @@ def test_the_digest_goes_to_learners_where_it_is_now_18_and_links_what_it_lists(
     assert "Week 1 is unlocked" in text
     assert "<strong>Week 0 is unlocked</strong>" in html
     # and its footer offers to stop the digest (one click, signed link)
-    assert "Stop the daily digest: http://127.0.0.1:8000/notifications/unsubscribe/" in text
+    ada = cohort.enrollments.get(email="ada@example.com")
+    assert f"Stop these emails: http://127.0.0.1:8000/notifications/unsubscribe/{ada.pk}.digest:" in text
     assert " ".join(message["List-Unsubscribe"].split()).startswith(
         "<http://127.0.0.1:8000/notifications/unsubscribe/"
     )

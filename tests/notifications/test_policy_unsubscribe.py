@@ -68,7 +68,7 @@ def test_each_email_carries_one_click_unsubscribe_headers_and_the_link(received)
     assert header(bob, "List-Unsubscribe") != link
     # and the footer of both parts shows the same link
     text, html = parts(ada)
-    assert f"Stop emails like this one: {link[1:-1]}" in text
+    assert f"Stop these emails: {link[1:-1]}" in text
     assert f'href="{link[1:-1]}"' in html
 
 
