@@ -1,4 +1,4 @@
-"""URL routes: the admin (also at /), health and readiness, and learners' unsubscribe links."""
+"""URL routes: the admin (also at /), health and readiness, the webhooks GitHub calls, unsubscribe links."""
 
 from django.contrib import admin
 from django.urls import include, path
@@ -15,5 +15,6 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("admin/", admin.site.urls),
+    path("webhooks/", include("webhooks.urls")),
     path("notifications/", include("notifications.unsubscribe_urls")),
 ]
