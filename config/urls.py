@@ -1,4 +1,4 @@
-"""URL routes: the admin (also at /), health and readiness, and the webhooks GitHub calls."""
+"""URL routes: the admin (also at /), health and readiness, the webhooks GitHub calls, unsubscribe links."""
 
 from django.contrib import admin
 from django.urls import include, path
@@ -16,4 +16,5 @@ urlpatterns = [
     path("readyz", health.readyz, name="readyz"),
     path("admin/", admin.site.urls),
     path("webhooks/", include("webhooks.urls")),
+    path("notifications/", include("notifications.unsubscribe_urls")),
 ]

@@ -1,10 +1,12 @@
-"""Notification tasks: deliver claimed outbox rows, and the sweep that claims and delivers what is due."""
+"""Notification tasks: deliver claimed outbox rows, the sweep that claims and delivers what is due, digests."""
 
 from dataclasses import asdict
 
 from celery import shared_task
-from django.db import OperationalError
+from django.db import OperationalError, transaction
 
+from core import clock
+from notifications.digests import digests_write
 from notifications.services import outbox_deliver, outbox_sweep
 from tasks.policy import IDEMPOTENT
 
@@ -42,3 +44,21 @@ def deliver(ids: list[int]) -> dict:
 def sweep() -> dict:
     """Claim and deliver every row that is due (new, retried, or orphaned by a dead sender)."""
     return asdict(outbox_sweep())
+
+
+@shared_task(
+    name="nexus.notifications.digest",
+    **IDEMPOTENT,
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    retry_jitter=True,
+    max_retries=3,
+    soft_time_limit=180,
+    time_limit=240,
+)
+def digest() -> int:
+    """Hourly: write the daily digest of every learner whose local time is now 18:xx; the sweep sends them."""
+    written = digests_write(now=clock.now())
+    if written:
+        transaction.on_commit(sweep.delay)
+    return written

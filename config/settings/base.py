@@ -4,6 +4,7 @@ import os
 from datetime import timedelta
 
 import dj_database_url
+from celery.schedules import crontab
 from kombu import Exchange, Queue
 
 from config import BASE_DIR, embedded
@@ -190,6 +191,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(seconds=NEXUS_NOTIFY_SWEEP_EVERY),
         "options": {"expire_seconds": max(NEXUS_NOTIFY_SWEEP_EVERY - 5, 1)},
     },
+    # Daily digests: every hour on the hour, for the learners whose local time is then 18:xx.
+    "nexus:notifications-digest": {
+        "task": "nexus.notifications.digest",
+        "schedule": crontab(minute=0),
+        "options": {"expire_seconds": 45 * 60},
+    },
     # The safety net under the receiver's drain: stored deliveries not processed yet (a lost drain message,
     # Redis down when they arrived) and claims whose worker died.
     "nexus:github-deliveries": {
@@ -236,6 +243,12 @@ NEXUS_NOTIFY_MAX_ATTEMPTS = env_int("NEXUS_NOTIFY_MAX_ATTEMPTS", 8)
 # A "date changed" message waits this many seconds; a later edit for the same learner and subject within
 # it replaces it, so a burst of staff edits yields one message with the final dates.
 NEXUS_NOTIFY_DATE_CHANGE_DELAY = env_int("NEXUS_NOTIFY_DATE_CHANGE_DELAY", 300)
+# Delivery policy (notifications/policy.py): at most this many emails per learner per hour (the rest wait
+# for the digest), and the learner's local hour the daily digest goes out at.
+NEXUS_NOTIFY_HOURLY_CAP = env_int("NEXUS_NOTIFY_HOURLY_CAP", 10)
+NEXUS_DIGEST_LOCAL_HOUR = env_int("NEXUS_DIGEST_LOCAL_HOUR", 18)
+# The site's public address: absolute links in emails (the one-click unsubscribe URL) start with it.
+NEXUS_PUBLIC_URL = os.environ.get("NEXUS_PUBLIC_URL", "") or "http://127.0.0.1:8000"
 
 # --- outbound HTTP (chat webhooks, GitHub): core.http.check_public_url ---------------------------------
 # Production: https only, and never an address inside our network. dev.py and test.py relax both so

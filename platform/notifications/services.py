@@ -9,6 +9,7 @@ from django.db import transaction
 from django.db.models import Q
 
 from core import clock
+from notifications import policy
 from notifications.channels.base import Channel, Outcome, Result
 from notifications.channels.chat import ChatChannel
 from notifications.channels.email import EmailChannel
@@ -28,6 +29,8 @@ def outbox_write(
 ) -> int:
     """Queue one notification per learner; rows already written (a task run twice) are left alone.
     not_before: not sent before this instant (a date change waits for the last of a burst of edits)."""
+    now = clock.now()
+    decisions = policy.initial(kind=kind, channel=channel, enrollment_ids=enrollment_ids, now=now)
     rows = [
         Notification(
             kind=kind,
@@ -37,9 +40,12 @@ def outbox_write(
             effective_at=effective_at,
             channel=channel,
             payload=payload,
-            not_before=not_before,
+            status=decision.status,
+            hold_reason=decision.hold_reason,
+            not_before=max(filter(None, (decision.not_before, not_before)), default=None),
+            sent_at=now if decision.status == Notification.Status.SENT else None,
         )
-        for eid in enrollment_ids
+        for eid, decision in decisions.items()
     ]
     Notification.objects.bulk_create(rows, ignore_conflicts=True, batch_size=500)
     return len(rows)
@@ -123,7 +129,8 @@ def outbox_deliver(*, ids: Iterable[int], chunk: int | None = None) -> Delivered
             if channel is None:
                 results = [Result(row.pk, Outcome.FAILED, f"no channel named {name!r}") for row in batch]
             else:
-                results = channel.send_batch(batch)
+                batch = policy.hold_over_cap(batch, clock.now())
+                results = channel.send_batch(batch) if batch else []
             attempts = {row.pk: row.attempts + 1 for row in batch}
             for result in results:
                 _record(result, attempts[result.id], done)
@@ -163,6 +170,7 @@ def _record(result: Result, attempts: int, done: Delivered) -> None:
 def outbox_sweep(*, batch: int | None = None, max_batches: int = 20) -> Delivered:
     """Claim and deliver everything deliverable now, a batch at a time (bounded, so a run ends)."""
     total = Delivered()
+    policy.release_quiet(now=clock.now())
     for _ in range(max_batches):
         ids = outbox_claim(batch=batch)
         if not ids:

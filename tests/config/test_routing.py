@@ -23,6 +23,7 @@ EXPECTED = {
     "nexus.github.provision": "github",
     "nexus.github.redeliver": "github",
     "nexus.notifications.deliver": "notifications",
+    "nexus.notifications.digest": "notifications",
     "nexus.notifications.sweep": "notifications",
     "nexus.ops.echo": "default",
     "nexus.ops.mark": "default",
