@@ -31,6 +31,15 @@ if "*" not in NEXUS_GITHUB_WEBHOOK_SECRETS:
         'GITHUB_WEBHOOK_SECRETS needs a default secret: a bare secret, or {"*": ...} in its JSON.'
     )
 
+# Absolute links in emails (one-click unsubscribe): the environment's, else the first real allowed host.
+_hosts = [h for h in os.environ["DJANGO_ALLOWED_HOSTS"].split(",") if h and h[0] not in ".*"]
+NEXUS_PUBLIC_URL = os.environ.get("NEXUS_PUBLIC_URL", "") or (f"https://{_hosts[0]}" if _hosts else "")
+if not NEXUS_PUBLIC_URL:
+    raise ImproperlyConfigured(
+        "NEXUS_PUBLIC_URL is needed (the https:// address links in emails start with): "
+        "DJANGO_ALLOWED_HOSTS names no single host to derive it from."
+    )
+
 DEBUG = False
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 # Behind TLS in production; set DJANGO_SECURE_COOKIES=false only to try the compose stack over plain HTTP.

@@ -74,6 +74,24 @@ def test_prod_settings_start_with_everything_set():
     assert result.stdout.strip() == "False"
 
 
+def test_prod_settings_link_emails_to_the_public_host():
+    # given production settings without NEXUS_PUBLIC_URL: the first named allowed host, over https
+    env = {
+        "DJANGO_SETTINGS_MODULE": "config.settings.prod",
+        "DJANGO_SECRET_KEY": "x" * 40,
+        "DATABASE_URL": "postgres://u@127.0.0.1/x",
+        "REDIS_URL": "redis://127.0.0.1/0",
+        "GITHUB_WEBHOOK_SECRETS": "a-default-webhook-secret",
+    }
+    show = "import django; django.setup(); from django.conf import settings; print(settings.NEXUS_PUBLIC_URL)"
+    result = run_python(show, DJANGO_ALLOWED_HOSTS=".nexus.example,learn.nexus.example", **env)
+    assert result.stdout.strip() == "https://learn.nexus.example", result.stderr
+    # and a wildcard-only host list is refused with what to set
+    result = run_python(show, DJANGO_ALLOWED_HOSTS=".nexus.example", **env)
+    assert result.returncode != 0
+    assert "NEXUS_PUBLIC_URL is needed" in result.stderr
+
+
 def test_prod_settings_refuse_webhook_secrets_without_a_default():
     result = run_python(
         "import django; django.setup()",
