@@ -4,6 +4,7 @@ the commits' author dates say; extensions move it; its CI is told to the learner
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import time_machine
 
 from cohorts import services
 from cohorts.effects import calendar_event_fire
@@ -223,3 +224,24 @@ def test_a_ci_error_is_told_as_a_failure_naming_the_error(cohort):
     assert github_api.ci_tell() == 1
     (told,) = Notification.objects.filter(kind=Notification.Kind.CI_FAILED)
     assert told.payload["status"] == "error"
+
+
+def test_a_push_received_before_the_due_but_processed_after_the_cutoff_is_graded(cohort):
+    # given ada's push reached us a second before her due, but its delivery waited in the queue
+    # (the drain was behind, or Redis was down until Beat's sweep), so her cut-off passed without it
+    push("acme/p0-ada-l", A, received_at=DUE - timedelta(hours=3), authored=DUE)
+    calendar_event_fire(cohort_id=cohort.pk, key="close:p0", now=CUTOFF + SECOND)
+    assert graded("ada@example.com").commit_sha == A
+    # when the waiting push is processed an hour after the cut-off
+    with time_machine.travel(CUTOFF + timedelta(hours=1), tick=False):
+        push("acme/p0-ada-l", B, received_at=DUE - SECOND, authored=DUE)
+    # then her graded commit is the push that reached us before her due, and only that one is graded
+    assert graded("ada@example.com").commit_sha == B
+    # and a push received after her due, processed late, changes nothing
+    with time_machine.travel(CUTOFF + timedelta(hours=2), tick=False):
+        push("acme/p0-ada-l", C, received_at=DUE + SECOND, authored=DUE - timedelta(days=1))
+    assert graded("ada@example.com").commit_sha == B
+    # and bob, whose extended cut-off has not come, is not graded early by a push processed now
+    with time_machine.travel(CUTOFF + timedelta(hours=2), tick=False):
+        push("acme/p0-bob-b", D, received_at=DUE - SECOND, authored=DUE)
+    assert not Submission.objects.filter(enrollment__email="bob@example.com").exists()
