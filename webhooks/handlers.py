@@ -54,7 +54,7 @@ def handle_push(delivery: Delivery) -> None:
         repository=_repository(delivery),
         ref=str(payload.get("ref") or ""),
         before=str(payload.get("before") or ""),
-        after=str(payload["after"]),
+        after=str(payload["after"]).lower(),
         commits=[str(c["id"]) for c in payload.get("commits") or [] if isinstance(c, dict) and "id" in c],
         forced=bool(payload.get("forced")),
         received_at=delivery.received_at,

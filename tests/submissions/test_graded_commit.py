@@ -245,3 +245,14 @@ def test_a_push_received_before_the_due_but_processed_after_the_cutoff_is_graded
     with time_machine.travel(CUTOFF + timedelta(hours=2), tick=False):
         push("acme/p0-bob-b", D, received_at=DUE - SECOND, authored=DUE)
     assert not Submission.objects.filter(enrollment__email="bob@example.com").exists()
+
+
+def test_a_push_whose_head_is_not_a_commit_sha_is_refused_and_never_breaks_the_cutoff(cohort):
+    # given ada's good push, then a signed push whose "after" is not a commit SHA (junk from a sender)
+    push("acme/p0-ada-l", A, received_at=DUE - timedelta(hours=2), authored=DUE)
+    with pytest.raises(ValueError, match="not a commit SHA"):
+        push("acme/p0-ada-l", "refs/heads/main", received_at=DUE - SECOND, authored=DUE)
+    # when her cut-off comes
+    calendar_event_fire(cohort_id=cohort.pk, key="close:p0", now=CUTOFF + SECOND)
+    # then the junk was never recorded, and her good push is graded
+    assert graded("ada@example.com").commit_sha == A
