@@ -70,10 +70,15 @@ def _window_open(cohort_id: int, project_id: int, enrollment_id: int, *, project
 
 
 def commit_answers_record(
-    *, commit: Commit, combined_status: dict, check_runs: list[dict], received_at: datetime | None = None
+    *,
+    commit: Commit,
+    combined_status: dict,
+    check_runs: list[dict],
+    workflow_runs: list[dict] | None = None,
+    received_at: datetime | None = None,
 ) -> str:
-    """Record what GitHub said about a commit (its statuses and check runs) as checks, then re-derive
-    its submissions' CI status; returns the status of the first of them."""
+    """Record what GitHub said about a commit (its statuses, check runs and workflow runs) as checks,
+    then re-derive its submissions' CI status; returns the status of the first of them."""
     received_at = received_at or clock.now()
     for status in (combined_status or {}).get("statuses") or []:
         context = status.get("context") or "default"
@@ -100,6 +105,20 @@ def commit_answers_record(
             ),
             conclusion=run.get("conclusion") or run.get("status") or "",
             updated_at=_when(run.get("completed_at") or run.get("started_at"), received_at),
+            received_at=received_at,
+        )
+    for run in workflow_runs or []:
+        check_record(
+            repository=commit.repository,
+            sha=commit.sha,
+            source=Source.WORKFLOW_RUN,
+            name=run.get("name") or str(run.get("id")),
+            external_id=str(run.get("id")),
+            state=normalize_state(
+                source=Source.WORKFLOW_RUN, status=run.get("status", ""), conclusion=run.get("conclusion")
+            ),
+            conclusion=run.get("conclusion") or run.get("status") or "",
+            updated_at=_when(run.get("updated_at") or run.get("created_at"), received_at),
             received_at=received_at,
         )
     statuses = [submission_ci_refresh(submission_id=pk) for pk in commit.submission_ids]

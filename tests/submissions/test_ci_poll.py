@@ -60,6 +60,22 @@ def test_the_sweep_turns_a_pending_submission_into_success_from_githubs_check_ru
     }
 
 
+def test_a_required_workflow_is_polled_when_its_webhooks_were_lost(submitted, fake_github):
+    # given the required check is the workflow "autograding", whose only job is named "grade"
+    # (check runs are named after jobs: only the workflow run carries the workflow's name)
+    fake_github.add_check_run(REPO, A, "grade", conclusion="failure")
+    fake_github.add_workflow_run(REPO, A, "autograding", conclusion="failure")
+    # when the sweep runs (every webhook about the commit was lost)
+    result = github_api.poll_ci()
+    # then the workflow's failure is known, not "pending" forever
+    submitted.refresh_from_db()
+    assert result["polled"] == 1
+    assert submitted.ci_status == CIStatus.FAILURE
+    assert ("workflow_run", "autograding", "failure") in set(
+        CommitCheck.objects.values_list("source", "name", "state")
+    )
+
+
 def test_a_pending_check_then_a_finished_one_on_the_next_sweep(submitted, fake_github):
     fake_github.add_check_run(REPO, A, "autograding", status="in_progress")
     github_api.poll_ci()
@@ -80,7 +96,8 @@ def test_a_second_sweep_of_an_unchanged_commit_costs_no_rate_limit(submitted, fa
     before = fake_github.remaining
     github_api.poll_ci()
     assert fake_github.remaining == before
-    assert all(r.headers.get("If-None-Match") for r in fake_github.requests[2:])
+    # (three requests a sweep: the combined status, the check runs, the workflow runs)
+    assert all(r.headers.get("If-None-Match") for r in fake_github.requests[3:])
 
 
 def test_a_closed_windows_ungraded_submission_is_not_polled(submitted, fake_github):
