@@ -256,3 +256,26 @@ def test_a_push_whose_head_is_not_a_commit_sha_is_refused_and_never_breaks_the_c
     calendar_event_fire(cohort_id=cohort.pk, key="close:p0", now=CUTOFF + SECOND)
     # then the junk was never recorded, and her good push is graded
     assert graded("ada@example.com").commit_sha == A
+
+
+def test_a_rehearsal_grades_by_the_real_instant_its_due_happens_at(make_cohort, pinned_now):
+    # given a rehearsal playing a week a minute, with ada's repository
+    cohort = make_cohort(speed=7 * 24 * 60)
+    project = cohort.program.projects.get(key="p0")
+    ada = cohort.enrollments.get(email="ada@example.com")
+    LearnerRepository.objects.create(
+        enrollment=ada, project=project, full_name="acme/p0-ada-l", state=LearnerRepository.State.READY
+    )
+    real_due = cohort.to_real(DUE)
+    assert real_due < DUE  # (the rehearsal's due is minutes away in real time, not in 2027)
+    # and a push a real second before that instant, another a real second after it
+    push("acme/p0-ada-l", A, received_at=real_due - SECOND, authored=DUE)
+    push("acme/p0-ada-l", B, received_at=real_due + SECOND, authored=DUE - timedelta(days=1))
+    # when her cut-off comes (in real time)
+    graded_commit_record(enrollment=ada, project=project, now=cohort.to_real(CUTOFF) + SECOND)
+    # then the push before the real due is graded, its calendar instant shown beside the real one
+    submission = graded("ada@example.com")
+    assert submission.commit_sha == A
+    assert submission.submitted_at == real_due - SECOND
+    assert submission.calendar_at == cohort.calendar_now(real_due - SECOND)
+    assert submission.calendar_at < DUE
