@@ -184,7 +184,14 @@ class GitHubClient:
             if response.status_code == 422 and "already exist" in response.text.lower():
                 raise AlreadyExists(f"{method} {path}: {_reason(response)}", status=422)
             raise Permanent(f"{method} {path}: {_reason(response)}", status=response.status_code)
-        data = response.json() if response.content else None
+        try:
+            data = response.json() if response.content else None
+        except ValueError:
+            # A proxy's or a load balancer's page where GitHub's JSON was expected: try again later.
+            raise Transient(
+                f"{method} {path}: {response.status_code} answer is not JSON ({response.text[:80]!r})",
+                status=response.status_code,
+            ) from None
         etag = response.headers.get("ETag")
         if method == "GET" and etag:
             self.store.remember(url, etag, data)

@@ -204,6 +204,13 @@ def _repo(full_name: str, *, private: bool = True, template: bool = False) -> di
     }
 
 
+def _encode(payload: Any) -> bytes:
+    """JSON, or bytes sent as they are (a proxy's HTML page where GitHub's JSON was expected)."""
+    if isinstance(payload, bytes):
+        return payload
+    return json.dumps(payload).encode() if payload is not None else b""
+
+
 def _handler(fake: FakeGitHub) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -235,7 +242,7 @@ def _handler(fake: FakeGitHub) -> type[BaseHTTPRequestHandler]:
                         {"message": "API rate limit exceeded for user."},
                     )
                 status, headers, payload = fake.answer(self.command, parts.path, query, body)
-            text = json.dumps(payload).encode() if payload is not None else b""
+            text = _encode(payload)
             etag = f'"{hashlib.sha256(text).hexdigest()[:20]}"'
             if self.command == "GET" and status == 200:
                 headers = {**headers, "ETag": etag}
@@ -256,7 +263,7 @@ def _handler(fake: FakeGitHub) -> type[BaseHTTPRequestHandler]:
             }
 
         def _send(self, status: int, headers: dict, payload: Any):
-            text = json.dumps(payload).encode() if payload is not None and status != 304 else b""
+            text = _encode(payload) if status != 304 else b""
             self.send_response(status)
             for name, value in headers.items():
                 self.send_header(name, value)
