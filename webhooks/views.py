@@ -65,7 +65,9 @@ def _stored(delivery_id: str, pk: int | None) -> JsonResponse:
 
 
 def _unstorable(request: HttpRequest, exc: Exception) -> JsonResponse:
-    return _refused(request, Refused(400, "unstorable", f"payload cannot be stored: {exc}"[:200]))
+    # The database's first line says why (e.g. an unsupported Unicode escape); the rest is our SQL.
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return _refused(request, Refused(400, "unstorable", f"payload cannot be stored: {reason}"[:200]))
 
 
 _INSERT = (

@@ -253,3 +253,24 @@ def test_with_redis_down_a_delivery_is_still_stored_and_acknowledged(
     # then the good one is stored and acknowledged (Beat's sweep drains it), the forged one refused: no 500
     assert (good.status_code, forged.status_code) == (202, 401)
     assert Delivery.objects.get().delivery_id == "while-redis-is-down"
+
+
+def test_a_json_string_holding_a_backslash_then_u0000_is_not_a_nul(client):
+    # given a body whose string is the six characters \u0000 (an escaped backslash), not a NUL
+    body = b'{"zen": "write \\\\u0000 to mean NUL"}'
+    assert json.loads(body)["zen"] == "write \\u0000 to mean NUL"
+    # then it is stored like any other
+    assert post(client, body, event="watch").status_code == 202
+    # while a real NUL, escaped after an escaped backslash, is still refused
+    assert post(client, b'{"zen": "\\\\\\u0000"}', event="watch").status_code == 400
+
+
+def test_a_payload_the_database_cannot_store_is_a_400_without_sql_in_the_reason(client):
+    # given a lone surrogate (valid JSON; PostgreSQL's jsonb refuses it, SQLite stores it)
+    response = post(client, b'{"zen": "\\ud800"}', event="watch")
+    # then the answer is a 2xx or a one-line 400 that shows the sender none of our SQL
+    assert response.status_code in (202, 400)
+    if response.status_code == 400:
+        error = response.json()["error"]
+        assert error.startswith("payload cannot be stored")
+        assert "\n" not in error and "LINE" not in error and "INSERT" not in error
