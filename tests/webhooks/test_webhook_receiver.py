@@ -273,4 +273,6 @@ def test_a_payload_the_database_cannot_store_is_a_400_without_sql_in_the_reason(
     if response.status_code == 400:
         error = response.json()["error"]
         assert error.startswith("payload cannot be stored")
-        assert "\n" not in error and "LINE" not in error and "INSERT" not in error
+        assert "\n" not in error
+        assert "LINE" not in error
+        assert "INSERT" not in error
