@@ -6,7 +6,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from cohorts.effects import calendar_event_fire
+from cohorts.services import enrollment_create
 from notifications.models import Notification
+from submissions import polling
 from submissions.models import CIStatus, CommitCheck, LearnerRepository, Push, Submission
 from submissions.services import submission_create
 from tasks import github_api
@@ -156,3 +158,28 @@ def test_without_a_token_the_sweep_is_off(submitted, settings, fake_github):
     settings.GITHUB_TOKEN = ""
     assert github_api.poll_ci()["status"] == "off"
     assert fake_github.requests == []
+
+
+def test_the_sweep_skips_closed_windows_in_a_few_queries_however_many_submissions(
+    make_cohort, django_assert_max_num_queries
+):
+    # given 40 learners' ungraded submissions (CI never reported) in p0's window, which has closed
+    cohort = make_cohort()
+    project = cohort.program.projects.get(key="p0")
+    calendar_event_fire(cohort_id=cohort.pk, key="open:p0", now=OPENED)
+    for n in range(40):
+        learner = enrollment_create(cohort=cohort, email=f"learner{n}@example.com", resync=False)
+        Submission.objects.create(
+            enrollment=learner,
+            project=project,
+            repository_url=f"https://github.com/acme/p0-{n}",
+            commit_sha=f"{n:040x}",
+            submitted_at=DUE,
+            calendar_at=DUE,
+        )
+    calendar_event_fire(cohort_id=cohort.pk, key="close:p0", now=CUTOFF + timedelta(seconds=1))
+    # when the sweep looks for commits to poll (every few minutes, for the life of the platform)
+    with django_assert_max_num_queries(6):
+        commits = polling.commits_to_poll(after_cutoff=timedelta(days=1), now=CUTOFF + timedelta(hours=1))
+    # then none of them is polled, and finding that out costs a few queries, not a few per learner
+    assert commits == []
