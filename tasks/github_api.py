@@ -55,9 +55,9 @@ def poll_ci() -> dict:
             result["errors"] += 1
             logger.warning("CI poll of %s@%s failed: %s", commit.repository, commit.sha[:7], answer)
             continue
-        combined, runs = answer
+        combined, runs, workflows = answer
         polling.commit_answers_record(
-            commit=commit, combined_status=combined, check_runs=runs, received_at=now
+            commit=commit, combined_status=combined, check_runs=runs, workflow_runs=workflows, received_at=now
         )
         result["polled"] += 1
     result["told"] = ci_tell()

@@ -184,7 +184,14 @@ class GitHubClient:
             if response.status_code == 422 and "already exist" in response.text.lower():
                 raise AlreadyExists(f"{method} {path}: {_reason(response)}", status=422)
             raise Permanent(f"{method} {path}: {_reason(response)}", status=response.status_code)
-        data = response.json() if response.content else None
+        try:
+            data = response.json() if response.content else None
+        except ValueError:
+            # A proxy's or a load balancer's page where GitHub's JSON was expected: try again later.
+            raise Transient(
+                f"{method} {path}: {response.status_code} answer is not JSON ({response.text[:80]!r})",
+                status=response.status_code,
+            ) from None
         etag = response.headers.get("ETag")
         if method == "GET" and etag:
             self.store.remember(url, etag, data)
@@ -245,8 +252,25 @@ class GitHubClient:
         """GET /repos/{o}/{r}/commits/{ref}/check-runs, every page."""
         return self._pages(f"/repos/{repository}/commits/{quote(ref)}/check-runs", key="check_runs")
 
-    def commit_checks(self, repository: str, ref: str) -> tuple[dict, list[dict]]:
-        return self.combined_status(repository, ref), self.check_runs(repository, ref)
+    def workflow_runs(self, repository: str, sha: str) -> list[dict]:
+        """GET /repos/{o}/{r}/actions/runs?head_sha=: the commit's workflow runs (a check run carries its
+        job's name, only these carry the workflow's, which a project may name as its required check)."""
+        try:
+            return self._pages(
+                f"/repos/{repository}/actions/runs", key="workflow_runs", params={"head_sha": sha}
+            )
+        except Permanent as exc:
+            if exc.status == 404:  # Actions not available for this repository: no workflow runs
+                return []
+            raise
+
+    def commit_checks(self, repository: str, sha: str) -> tuple[dict, list[dict], list[dict]]:
+        """A commit's combined status, check runs and workflow runs."""
+        return (
+            self.combined_status(repository, sha),
+            self.check_runs(repository, sha),
+            self.workflow_runs(repository, sha),
+        )
 
     def hook_deliveries(self, hook: Hook) -> list[dict]:
         """The hook's recent deliveries (newest first), as GitHub lists them."""

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from submissions.github import check_record, normalize_state, push_record
+from submissions.grading import graded_commits_revisit
 from submissions.models import CommitCheck
 from webhooks.models import Delivery
 from webhooks.services import hook_verify
@@ -49,16 +50,19 @@ def handle_ping(delivery: Delivery) -> None:
 
 def handle_push(delivery: Delivery) -> None:
     payload = delivery.payload
-    push_record(
+    push = push_record(
         repository=_repository(delivery),
         ref=str(payload.get("ref") or ""),
         before=str(payload.get("before") or ""),
-        after=str(payload["after"]),
+        after=str(payload["after"]).lower(),
         commits=[str(c["id"]) for c in payload.get("commits") or [] if isinstance(c, dict) and "id" in c],
         forced=bool(payload.get("forced")),
         received_at=delivery.received_at,
         delivery_id=delivery.delivery_id,
     )
+    if push is not None:
+        # Processed after a learner's cut-off (a queue that was behind): their graded commit may change.
+        graded_commits_revisit(repository=push.repository, received_at=push.received_at)
 
 
 def _check(

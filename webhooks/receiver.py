@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import time
 from collections.abc import Callable
@@ -28,6 +29,8 @@ DRAIN_FLAG = "nexus:webhooks:drain-queued"
 DRAIN_FLAG_TTL = 10  # s: a lost drain message is replaced this soon (and Beat's sweep is the last net)
 # GitHub's event names and delivery ids (GUIDs); anything else is refused before it reaches a column.
 TOKEN_RE = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+# \u0000 escaped in JSON: after an even number of backslashes (an odd one makes "\\u0000" plain text).
+NUL_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 
 
 class Refused(Exception):
@@ -96,7 +99,19 @@ def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not valid JSON")
 
 
+def _finite_float(text: str) -> float:
+    # 1e400 parses to infinity: as unstorable as the Infinity literal.
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"the number {text[:40]} is out of range")
+    return value
+
+
 def _read_body(request: HttpRequest, limit: int) -> bytes:
+    if "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
+        # Django reads no further than Content-Length, so a chunked body would look empty (and "forged").
+        raise Refused(411, "length_required", "chunked bodies are not accepted: send Content-Length")
+    # Neither Content-Length nor chunked: HTTP says there is no body.
     raw_length = request.META.get("CONTENT_LENGTH") or "0"
     try:
         length = int(raw_length)
@@ -127,7 +142,7 @@ def read_delivery(request: HttpRequest) -> Incoming:
     problem = ""
     try:
         text = body.decode("utf-8")
-        payload = json.loads(text, parse_constant=_reject_constant)
+        payload = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         problem = f"body is not JSON: {exc}"[:200]
     # The payload names the repository whose secret signs it; a body that is not JSON is judged
@@ -141,7 +156,7 @@ def read_delivery(request: HttpRequest) -> Incoming:
         raise Refused(400, "bad_json", problem)
     if not isinstance(payload, dict):
         raise Refused(400, "bad_json", "body is not a JSON object")
-    if "\x00" in text or "\\u0000" in text:
+    if "\x00" in text or ("\\u0000" in text and NUL_ESCAPE.search(text)):
         # PostgreSQL cannot store NUL in jsonb; GitHub never sends it.
         raise Refused(400, "bad_json", "body contains a NUL character")
     event = request.headers.get("X-GitHub-Event", "").strip()

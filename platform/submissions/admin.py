@@ -17,6 +17,10 @@ def _local(cohort: Cohort, at: datetime | None) -> str:
     return cohort.local(at).strftime("%Y-%m-%d %H:%M %Z") if at else "-"
 
 
+# Long names and errors wrap, so the lists fit a 1,400 px screen.
+LIST_CSS = "core/admin-lists.css"
+
+
 class ReadOnly:
     """Records the calendar and the submission service write; an edit by hand would bypass their rules.
 
@@ -32,6 +36,9 @@ class ReadOnly:
 
 @admin.register(WindowTransition)
 class WindowTransitionAdmin(ReadOnly, admin.ModelAdmin):
+    class Media:
+        css = {"all": (LIST_CSS,)}
+
     list_display = ("cohort", "project", "kind", "learner", "local_at", "recorded")
     list_filter = ("kind", "cohort")
     list_select_related = ("cohort", "project", "enrollment")
@@ -52,6 +59,9 @@ class WindowTransitionAdmin(ReadOnly, admin.ModelAdmin):
 
 @admin.register(Submission)
 class SubmissionAdmin(ReadOnly, admin.ModelAdmin):
+    class Media:
+        css = {"all": (LIST_CSS,)}
+
     list_display = ("learner", "project", "commit", "late", "ci_status", "graded", "submitted", "calendar")
     list_filter = (
         "late",
@@ -88,7 +98,10 @@ class SubmissionAdmin(ReadOnly, admin.ModelAdmin):
 class LearnerRepositoryAdmin(ReadOnly, admin.ModelAdmin):
     """Learners' repositories made from their project's template: what failed, and why, with a retry."""
 
-    list_display = ("learner", "project", "repository", "state", "attempts", "short_error", "updated")
+    class Media:
+        css = {"all": (LIST_CSS,)}
+
+    list_display = ("learner", "project", "repository", "state_and_attempts", "short_error", "updated")
     list_filter = ("state", ("enrollment__cohort", admin.RelatedOnlyFieldListFilter), "project")
     list_select_related = ("enrollment__cohort", "project")
     search_fields = ("enrollment__email", "enrollment__github_login", "full_name")
@@ -104,6 +117,13 @@ class LearnerRepositoryAdmin(ReadOnly, admin.ModelAdmin):
         if row.html_url:
             return format_html('<a href="{}">{}</a>', row.html_url, row.full_name)
         return row.full_name or "-"
+
+    @admin.display(description="state", ordering="state")
+    def state_and_attempts(self, row: LearnerRepository) -> str:
+        label = row.get_state_display()
+        if not row.attempts:
+            return label
+        return f"{label} ({row.attempts} attempt{'' if row.attempts == 1 else 's'})"
 
     @admin.display(description="error")
     def short_error(self, row: LearnerRepository) -> str:

@@ -76,6 +76,9 @@ def push_record(
     """Record a push to a branch as it reached us; tags are not pushes to grade. Idempotent on delivery_id."""
     if not ref.startswith(BRANCH_PREFIX):
         return None
+    if not SHA_RE.match(after):
+        # Its head would become a graded commit no submission can hold, and fail the learner's cut-off.
+        raise ValueError(f"the push's head {after[:50]!r} is not a commit SHA")
     push, _ = Push.objects.get_or_create(
         delivery_id=delivery_id,
         defaults={

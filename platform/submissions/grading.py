@@ -93,6 +93,29 @@ def graded_commit_record(
     return submission
 
 
+def graded_commits_revisit(*, repository: str, received_at: datetime, now: datetime | None = None) -> int:
+    """Choose again the graded commit of learners whose cut-off passed before this push was recorded.
+
+    A push is recorded when its delivery is processed, which may be after the learner's cut-off (the
+    drain was behind, a worker or Redis was down) although it reached us before their due: judged by
+    when it reached us, it may be the commit to grade. Learners whose cut-off is still to come are left
+    to it. Returns how many learners were graded again.
+    """
+    now = now or clock.now()
+    revisited = 0
+    rows = LearnerRepository.objects.filter(
+        full_name__iexact=repository, state=LearnerRepository.State.READY
+    ).select_related("enrollment__cohort", "project")
+    for row in rows:
+        cohort = row.enrollment.cohort
+        window = window_for(enrollment=row.enrollment, project=row.project)
+        if received_at >= cohort.to_real(window.due) or cohort.to_real(window.cutoff) > now:
+            continue
+        graded_commit_record(enrollment=row.enrollment, project=row.project, now=now)
+        revisited += 1
+    return revisited
+
+
 @dataclass(frozen=True)
 class CIResult:
     """A graded submission's final CI status, to tell its learner."""

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils.dateparse import parse_datetime
 
 from cohorts.keys import EventKey
-from cohorts.models import CohortEvent
+from cohorts.models import CohortEvent, Extension
 from core import clock
 from submissions.github import check_record, normalize_state, repository_from_url, submission_ci_refresh
 from submissions.models import CIStatus, CommitCheck, Submission, WindowTransition
@@ -29,9 +29,25 @@ def commits_to_poll(*, after_cutoff: timedelta, now: datetime | None = None) -> 
     """Commits whose CI is not final and still matters: submissions in a window that is open for their
     learner, and graded submissions whose cut-off passed within `after_cutoff`."""
     now = now or clock.now()
+    # In the query, so the closed windows of every past cohort cost nothing each sweep: a window not
+    # opened, closed for the learner, or closed for the cohort with no extension that could reopen it
+    # for someone. What is left is checked exactly per learner below.
+    same_window = {"cohort": OuterRef("enrollment__cohort"), "project": OuterRef("project")}
+    transitions = WindowTransition.objects.filter(**same_window)
+    maybe_open = (
+        Exists(transitions.filter(kind=Kind.OPEN))
+        & ~Exists(transitions.filter(kind=Kind.CLOSE, enrollment=OuterRef("enrollment")))
+        & (
+            ~Exists(transitions.filter(kind=Kind.CLOSE, enrollment__isnull=True))
+            | Exists(Extension.objects.filter(**same_window))
+        )
+    )
     unsettled = (
         Submission.objects.filter(ci_status__in=[CIStatus.NONE, CIStatus.PENDING])
-        .filter(Q(graded_at__isnull=True) | Q(graded_at__gte=now - after_cutoff))
+        .filter(
+            Q(graded_at__isnull=False, graded_at__gte=now - after_cutoff)
+            | Q(graded_at__isnull=True) & maybe_open
+        )
         .select_related("repository", "enrollment", "project")
         .order_by("pk")
     )
@@ -70,10 +86,15 @@ def _window_open(cohort_id: int, project_id: int, enrollment_id: int, *, project
 
 
 def commit_answers_record(
-    *, commit: Commit, combined_status: dict, check_runs: list[dict], received_at: datetime | None = None
+    *,
+    commit: Commit,
+    combined_status: dict,
+    check_runs: list[dict],
+    workflow_runs: list[dict] | None = None,
+    received_at: datetime | None = None,
 ) -> str:
-    """Record what GitHub said about a commit (its statuses and check runs) as checks, then re-derive
-    its submissions' CI status; returns the status of the first of them."""
+    """Record what GitHub said about a commit (its statuses, check runs and workflow runs) as checks,
+    then re-derive its submissions' CI status; returns the status of the first of them."""
     received_at = received_at or clock.now()
     for status in (combined_status or {}).get("statuses") or []:
         context = status.get("context") or "default"
@@ -100,6 +121,20 @@ def commit_answers_record(
             ),
             conclusion=run.get("conclusion") or run.get("status") or "",
             updated_at=_when(run.get("completed_at") or run.get("started_at"), received_at),
+            received_at=received_at,
+        )
+    for run in workflow_runs or []:
+        check_record(
+            repository=commit.repository,
+            sha=commit.sha,
+            source=Source.WORKFLOW_RUN,
+            name=run.get("name") or str(run.get("id")),
+            external_id=str(run.get("id")),
+            state=normalize_state(
+                source=Source.WORKFLOW_RUN, status=run.get("status", ""), conclusion=run.get("conclusion")
+            ),
+            conclusion=run.get("conclusion") or run.get("status") or "",
+            updated_at=_when(run.get("updated_at") or run.get("created_at"), received_at),
             received_at=received_at,
         )
     statuses = [submission_ci_refresh(submission_id=pk) for pk in commit.submission_ids]

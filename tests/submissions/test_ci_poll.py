@@ -6,7 +6,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from cohorts.effects import calendar_event_fire
+from cohorts.services import enrollment_create
 from notifications.models import Notification
+from submissions import polling
 from submissions.models import CIStatus, CommitCheck, LearnerRepository, Push, Submission
 from submissions.services import submission_create
 from tasks import github_api
@@ -60,6 +62,22 @@ def test_the_sweep_turns_a_pending_submission_into_success_from_githubs_check_ru
     }
 
 
+def test_a_required_workflow_is_polled_when_its_webhooks_were_lost(submitted, fake_github):
+    # given the required check is the workflow "autograding", whose only job is named "grade"
+    # (check runs are named after jobs: only the workflow run carries the workflow's name)
+    fake_github.add_check_run(REPO, A, "grade", conclusion="failure")
+    fake_github.add_workflow_run(REPO, A, "autograding", conclusion="failure")
+    # when the sweep runs (every webhook about the commit was lost)
+    result = github_api.poll_ci()
+    # then the workflow's failure is known, not "pending" forever
+    submitted.refresh_from_db()
+    assert result["polled"] == 1
+    assert submitted.ci_status == CIStatus.FAILURE
+    assert ("workflow_run", "autograding", "failure") in set(
+        CommitCheck.objects.values_list("source", "name", "state")
+    )
+
+
 def test_a_pending_check_then_a_finished_one_on_the_next_sweep(submitted, fake_github):
     fake_github.add_check_run(REPO, A, "autograding", status="in_progress")
     github_api.poll_ci()
@@ -80,7 +98,8 @@ def test_a_second_sweep_of_an_unchanged_commit_costs_no_rate_limit(submitted, fa
     before = fake_github.remaining
     github_api.poll_ci()
     assert fake_github.remaining == before
-    assert all(r.headers.get("If-None-Match") for r in fake_github.requests[2:])
+    # (three requests a sweep: the combined status, the check runs, the workflow runs)
+    assert all(r.headers.get("If-None-Match") for r in fake_github.requests[3:])
 
 
 def test_a_closed_windows_ungraded_submission_is_not_polled(submitted, fake_github):
@@ -139,3 +158,28 @@ def test_without_a_token_the_sweep_is_off(submitted, settings, fake_github):
     settings.GITHUB_TOKEN = ""
     assert github_api.poll_ci()["status"] == "off"
     assert fake_github.requests == []
+
+
+def test_the_sweep_skips_closed_windows_in_a_few_queries_however_many_submissions(
+    make_cohort, django_assert_max_num_queries
+):
+    # given 40 learners' ungraded submissions (CI never reported) in p0's window, which has closed
+    cohort = make_cohort()
+    project = cohort.program.projects.get(key="p0")
+    calendar_event_fire(cohort_id=cohort.pk, key="open:p0", now=OPENED)
+    for n in range(40):
+        learner = enrollment_create(cohort=cohort, email=f"learner{n}@example.com", resync=False)
+        Submission.objects.create(
+            enrollment=learner,
+            project=project,
+            repository_url=f"https://github.com/acme/p0-{n}",
+            commit_sha=f"{n:040x}",
+            submitted_at=DUE,
+            calendar_at=DUE,
+        )
+    calendar_event_fire(cohort_id=cohort.pk, key="close:p0", now=CUTOFF + timedelta(seconds=1))
+    # when the sweep looks for commits to poll (every few minutes, for the life of the platform)
+    with django_assert_max_num_queries(6):
+        commits = polling.commits_to_poll(after_cutoff=timedelta(days=1), now=CUTOFF + timedelta(hours=1))
+    # then none of them is polled, and finding that out costs a few queries, not a few per learner
+    assert commits == []

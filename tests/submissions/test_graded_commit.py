@@ -4,6 +4,7 @@ the commits' author dates say; extensions move it; its CI is told to the learner
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import time_machine
 
 from cohorts import services
 from cohorts.effects import calendar_event_fire
@@ -223,3 +224,58 @@ def test_a_ci_error_is_told_as_a_failure_naming_the_error(cohort):
     assert github_api.ci_tell() == 1
     (told,) = Notification.objects.filter(kind=Notification.Kind.CI_FAILED)
     assert told.payload["status"] == "error"
+
+
+def test_a_push_received_before_the_due_but_processed_after_the_cutoff_is_graded(cohort):
+    # given ada's push reached us a second before her due, but its delivery waited in the queue
+    # (the drain was behind, or Redis was down until Beat's sweep), so her cut-off passed without it
+    push("acme/p0-ada-l", A, received_at=DUE - timedelta(hours=3), authored=DUE)
+    calendar_event_fire(cohort_id=cohort.pk, key="close:p0", now=CUTOFF + SECOND)
+    assert graded("ada@example.com").commit_sha == A
+    # when the waiting push is processed an hour after the cut-off
+    with time_machine.travel(CUTOFF + timedelta(hours=1), tick=False):
+        push("acme/p0-ada-l", B, received_at=DUE - SECOND, authored=DUE)
+    # then her graded commit is the push that reached us before her due, and only that one is graded
+    assert graded("ada@example.com").commit_sha == B
+    # and a push received after her due, processed late, changes nothing
+    with time_machine.travel(CUTOFF + timedelta(hours=2), tick=False):
+        push("acme/p0-ada-l", C, received_at=DUE + SECOND, authored=DUE - timedelta(days=1))
+    assert graded("ada@example.com").commit_sha == B
+    # and bob, whose extended cut-off has not come, is not graded early by a push processed now
+    with time_machine.travel(CUTOFF + timedelta(hours=2), tick=False):
+        push("acme/p0-bob-b", D, received_at=DUE - SECOND, authored=DUE)
+    assert not Submission.objects.filter(enrollment__email="bob@example.com").exists()
+
+
+def test_a_push_whose_head_is_not_a_commit_sha_is_refused_and_never_breaks_the_cutoff(cohort):
+    # given ada's good push, then a signed push whose "after" is not a commit SHA (junk from a sender)
+    push("acme/p0-ada-l", A, received_at=DUE - timedelta(hours=2), authored=DUE)
+    with pytest.raises(ValueError, match="not a commit SHA"):
+        push("acme/p0-ada-l", "refs/heads/main", received_at=DUE - SECOND, authored=DUE)
+    # when her cut-off comes
+    calendar_event_fire(cohort_id=cohort.pk, key="close:p0", now=CUTOFF + SECOND)
+    # then the junk was never recorded, and her good push is graded
+    assert graded("ada@example.com").commit_sha == A
+
+
+def test_a_rehearsal_grades_by_the_real_instant_its_due_happens_at(make_cohort, pinned_now):
+    # given a rehearsal playing a week a minute, with ada's repository
+    cohort = make_cohort(speed=7 * 24 * 60)
+    project = cohort.program.projects.get(key="p0")
+    ada = cohort.enrollments.get(email="ada@example.com")
+    LearnerRepository.objects.create(
+        enrollment=ada, project=project, full_name="acme/p0-ada-l", state=LearnerRepository.State.READY
+    )
+    real_due = cohort.to_real(DUE)
+    assert real_due < DUE  # (the rehearsal's due is minutes away in real time, not in 2027)
+    # and a push a real second before that instant, another a real second after it
+    push("acme/p0-ada-l", A, received_at=real_due - SECOND, authored=DUE)
+    push("acme/p0-ada-l", B, received_at=real_due + SECOND, authored=DUE - timedelta(days=1))
+    # when her cut-off comes (in real time)
+    graded_commit_record(enrollment=ada, project=project, now=cohort.to_real(CUTOFF) + SECOND)
+    # then the push before the real due is graded, its calendar instant shown beside the real one
+    submission = graded("ada@example.com")
+    assert submission.commit_sha == A
+    assert submission.submitted_at == real_due - SECOND
+    assert submission.calendar_at == cohort.calendar_now(real_due - SECOND)
+    assert submission.calendar_at < DUE

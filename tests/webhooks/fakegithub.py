@@ -38,6 +38,7 @@ class FakeGitHub:
     delay: float = 0.0  # seconds before answering (timeouts)
     statuses: dict[tuple[str, str], list[dict]] = field(default_factory=dict)
     check_runs: dict[tuple[str, str], list[dict]] = field(default_factory=dict)
+    workflow_runs: dict[tuple[str, str], list[dict]] = field(default_factory=dict)
     deliveries: dict[str, list[dict]] = field(default_factory=dict)  # hook path -> deliveries
     redelivered: list[tuple[str, int]] = field(default_factory=list)
     repos: dict[str, dict] = field(default_factory=dict)
@@ -77,6 +78,21 @@ class FakeGitHub:
             }
         )
 
+    def add_workflow_run(self, repo: str, sha: str, name: str, *, status="completed", conclusion="success"):
+        runs = self.workflow_runs.setdefault((repo, sha), [])
+        runs.append(
+            {
+                "id": 5000 + sum(len(v) for v in self.workflow_runs.values()),
+                "name": name,
+                "head_sha": sha,
+                "run_attempt": 1,
+                "status": status,
+                "conclusion": conclusion if status == "completed" else None,
+                "created_at": "2026-11-30T10:00:00Z",
+                "updated_at": "2026-11-30T10:06:00Z",
+            }
+        )
+
     def seen(self, method: str | None = None, path: str | None = None) -> list[Received]:
         return [
             r
@@ -92,6 +108,7 @@ class FakeGitHub:
         routes = [
             ("GET", r"/repos/([^/]+/[^/]+)/commits/([^/]+)/status", self._status),
             ("GET", r"/repos/([^/]+/[^/]+)/commits/([^/]+)/check-runs", self._check_runs),
+            ("GET", r"/repos/([^/]+/[^/]+)/actions/runs", self._workflow_runs),
             ("GET", r"(/(?:repos/[^/]+/[^/]+|orgs/[^/]+)/hooks/\d+)/deliveries", self._deliveries),
             (
                 "POST",
@@ -130,6 +147,10 @@ class FakeGitHub:
             nxt = f"{self.url}/repos/{repo}/commits/{sha}/check-runs?per_page={per_page}&page={page + 1}"
             headers["Link"] = f'<{nxt}>; rel="next"'
         return 200, headers, {"total_count": len(runs), "check_runs": chunk}
+
+    def _workflow_runs(self, repo, *, query, **_):
+        runs = self.workflow_runs.get((repo, query.get("head_sha", [""])[0]), [])
+        return 200, {}, {"total_count": len(runs), "workflow_runs": runs}
 
     def _deliveries(self, hook, **_):
         return 200, {}, self.deliveries.get(hook, [])
@@ -183,6 +204,13 @@ def _repo(full_name: str, *, private: bool = True, template: bool = False) -> di
     }
 
 
+def _encode(payload: Any) -> bytes:
+    """JSON, or bytes sent as they are (a proxy's HTML page where GitHub's JSON was expected)."""
+    if isinstance(payload, bytes):
+        return payload
+    return json.dumps(payload).encode() if payload is not None else b""
+
+
 def _handler(fake: FakeGitHub) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -214,7 +242,7 @@ def _handler(fake: FakeGitHub) -> type[BaseHTTPRequestHandler]:
                         {"message": "API rate limit exceeded for user."},
                     )
                 status, headers, payload = fake.answer(self.command, parts.path, query, body)
-            text = json.dumps(payload).encode() if payload is not None else b""
+            text = _encode(payload)
             etag = f'"{hashlib.sha256(text).hexdigest()[:20]}"'
             if self.command == "GET" and status == 200:
                 headers = {**headers, "ETag": etag}
@@ -235,7 +263,7 @@ def _handler(fake: FakeGitHub) -> type[BaseHTTPRequestHandler]:
             }
 
         def _send(self, status: int, headers: dict, payload: Any):
-            text = json.dumps(payload).encode() if payload is not None and status != 304 else b""
+            text = _encode(payload) if status != 304 else b""
             self.send_response(status)
             for name, value in headers.items():
                 self.send_header(name, value)

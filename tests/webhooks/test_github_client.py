@@ -187,3 +187,11 @@ def test_map_runs_at_most_the_concurrency_at_once_and_stops_on_a_rate_limit(api,
     with pytest.raises(gh.RateLimited):
         api.check_runs(REPO, shas[0])
     assert len([r for r in fake_github.seen("GET") if r.path.endswith("/check-runs")]) == len(runs)
+
+
+def test_an_answer_that_is_not_json_is_a_transient_error_not_a_crash(api, fake_github):
+    # given a proxy in front of GitHub (Enterprise) answering 200 with an HTML page
+    fake_github.fail_next(200, headers={"Content-Type": "text/html"}, body=b"<html>Service paused</html>")
+    # then the client raises its own typed error, which the sweep counts and moves past
+    with pytest.raises(gh.Transient, match="not JSON"):
+        api.combined_status("acme/app", "a" * 40)

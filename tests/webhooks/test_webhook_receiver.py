@@ -142,6 +142,16 @@ def test_a_delivery_without_content_length_reads_nothing_and_is_refused(client, 
     assert response.status_code == 401
 
 
+def test_a_chunked_delivery_gets_411_naming_it_not_a_forged_401(client, check_run_body, redis_client):
+    # given a correctly signed delivery sent chunked (as a proxy may re-send it): no Content-Length
+    response = post(client, check_run_body, CONTENT_LENGTH="", HTTP_TRANSFER_ENCODING="chunked")
+    # then the answer names the reason, and nothing is stored
+    assert response.status_code == 411
+    assert "chunked" in response.json()["error"]
+    assert Delivery.objects.count() == 0
+    assert rejected(redis_client, "length_required") == 1
+
+
 def test_a_bad_content_length_is_a_400(client, check_run_body):
     assert post(client, check_run_body, CONTENT_LENGTH="lots").status_code == 400
     assert post(client, check_run_body, CONTENT_LENGTH="-5").status_code == 400
@@ -172,6 +182,8 @@ def test_a_body_just_at_the_limit_is_accepted(client, settings):
         (b'{"a": ', "body is not JSON"),
         (b"\xff\xfe{}", "body is not JSON"),
         (b'{"a": NaN}', "body is not JSON"),
+        (b'{"a": 1e400}', "out of range"),
+        (b'{"a": -1e999}', "out of range"),
         (b"[1, 2]", "body is not a JSON object"),
         (b'{"a": "\\u0000"}', "NUL"),
     ],
@@ -196,9 +208,11 @@ def test_a_missing_github_header_is_a_400_naming_it(client, check_run_body, head
     assert header in response.json()["error"]
 
 
-def test_only_post_is_allowed(client):
-    assert client.get(URL).status_code == 405
-    assert client.put(URL, data=b"{}").status_code == 405
+def test_only_post_is_allowed_and_the_405_says_so(client):
+    for response in (client.get(URL), client.put(URL, data=b"{}"), client.delete(URL)):
+        assert response.status_code == 405
+        assert response["Allow"] == "POST"
+        assert "is not allowed" in response.json()["error"]
 
 
 def test_during_a_rotation_both_secrets_of_an_organisation_are_accepted(client):
@@ -239,3 +253,26 @@ def test_with_redis_down_a_delivery_is_still_stored_and_acknowledged(
     # then the good one is stored and acknowledged (Beat's sweep drains it), the forged one refused: no 500
     assert (good.status_code, forged.status_code) == (202, 401)
     assert Delivery.objects.get().delivery_id == "while-redis-is-down"
+
+
+def test_a_json_string_holding_a_backslash_then_u0000_is_not_a_nul(client):
+    # given a body whose string is the six characters \u0000 (an escaped backslash), not a NUL
+    body = b'{"zen": "write \\\\u0000 to mean NUL"}'
+    assert json.loads(body)["zen"] == "write \\u0000 to mean NUL"
+    # then it is stored like any other
+    assert post(client, body, event="watch").status_code == 202
+    # while a real NUL, escaped after an escaped backslash, is still refused
+    assert post(client, b'{"zen": "\\\\\\u0000"}', event="watch").status_code == 400
+
+
+def test_a_payload_the_database_cannot_store_is_a_400_without_sql_in_the_reason(client):
+    # given a lone surrogate (valid JSON; PostgreSQL's jsonb refuses it, SQLite stores it)
+    response = post(client, b'{"zen": "\\ud800"}', event="watch")
+    # then the answer is a 2xx or a one-line 400 that shows the sender none of our SQL
+    assert response.status_code in (202, 400)
+    if response.status_code == 400:
+        error = response.json()["error"]
+        assert error.startswith("payload cannot be stored")
+        assert "\n" not in error
+        assert "LINE" not in error
+        assert "INSERT" not in error
