@@ -1,17 +1,18 @@
 """Calendar tasks: carry out one event (fired by its Beat entry) and the every-minute reconciler."""
 
 from celery import shared_task
-from django.db import OperationalError
+from django.db import OperationalError, transaction
 
 from cohorts.effects import FireStatus, calendar_event_fire
 from cohorts.reconcile import calendar_reconcile
-from tasks.notifications import sweep
+from tasks.notifications import enqueue_delivery
 from tasks.policy import IDEMPOTENT
 
 
 def _deliver_after_commit() -> None:
-    """The effect wrote outbox rows: have them delivered once its transaction commits (invariant 4)."""
-    sweep.delay_on_commit()
+    """The effect wrote outbox rows: once its transaction commits (invariant 4), enqueue their delivery
+    in chunks on the notifications queue, which the workers take in parallel."""
+    transaction.on_commit(enqueue_delivery)
 
 
 @shared_task(

@@ -1,11 +1,13 @@
-"""Notification tasks: deliver claimed outbox rows, and the sweep that claims and delivers what is due."""
+"""Notification tasks: deliver a chunk of outbox rows, enqueue the chunks an effect wrote, and the sweep."""
 
 from dataclasses import asdict
+from datetime import timedelta
 
 from celery import shared_task
+from django.conf import settings
 from django.db import OperationalError
 
-from notifications.services import outbox_deliver, outbox_sweep
+from notifications.services import outbox_claim, outbox_deliver, outbox_ready, outbox_sweep
 from tasks.policy import IDEMPOTENT
 
 # A sender's SMTP errors are handled row by row by the service (transient ones back to pending with a
@@ -25,8 +27,20 @@ from tasks.policy import IDEMPOTENT
     time_limit=240,
 )
 def deliver(ids: list[int]) -> dict:
-    """Send these claimed rows; rows no longer in 'sending' are left alone."""
-    return asdict(outbox_deliver(ids=ids))
+    """Claim those of these rows that are still deliverable and send them (a chunk: one connection).
+
+    Run twice (a redelivered message) or racing the sweep, only one claim wins each row."""
+    return asdict(outbox_deliver(ids=outbox_claim(ids=ids)))
+
+
+def enqueue_delivery() -> int:
+    """Enqueue a deliver task per chunk of deliverable rows, so the workers send them in parallel.
+
+    Entry points call this once an effect's transaction has committed (transaction.on_commit)."""
+    chunks = outbox_ready()
+    for chunk in chunks:
+        deliver.delay(chunk)
+    return len(chunks)
 
 
 @shared_task(
@@ -40,5 +54,6 @@ def deliver(ids: list[int]) -> dict:
     time_limit=240,
 )
 def sweep() -> dict:
-    """Claim and deliver every row that is due (new, retried, or orphaned by a dead sender)."""
-    return asdict(outbox_sweep())
+    """Claim and deliver every row that is due (retried, orphaned by a dead sender, or whose delivery
+    message was lost); rows just written are left to the chunks their effect enqueued."""
+    return asdict(outbox_sweep(grace=timedelta(seconds=settings.NEXUS_NOTIFY_SWEEP_GRACE)))

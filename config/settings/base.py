@@ -223,6 +223,9 @@ NEXUS_NOTIFY_BATCH = env_int("NEXUS_NOTIFY_BATCH", 200)
 NEXUS_NOTIFY_LEASE = env_int("NEXUS_NOTIFY_LEASE", 300)
 NEXUS_NOTIFY_RETRY_BASE = env_int("NEXUS_NOTIFY_RETRY_BASE", 60)
 NEXUS_NOTIFY_MAX_ATTEMPTS = env_int("NEXUS_NOTIFY_MAX_ATTEMPTS", 8)
+# The periodic sweep leaves rows younger than this (s) to the delivery their effect enqueued after
+# commit (chunks on the notifications queue), so it never competes with the fast path.
+NEXUS_NOTIFY_SWEEP_GRACE = env_int("NEXUS_NOTIFY_SWEEP_GRACE", 15)
 
 # --- outbound HTTP (chat webhooks, GitHub): core.http.check_public_url ---------------------------------
 # Production: https only, and never an address inside our network. dev.py and test.py relax both so

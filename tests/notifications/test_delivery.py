@@ -20,9 +20,9 @@ Status = Notification.Status
 
 
 def unlock_week_0(cohort):
-    """Carry out the cohort's first unlock's notification effect: one pending row per learner."""
+    """Carry out the cohort's first unlock's notification effect: its email rows, one pending per learner."""
     notification_effects.notify(cohort, cohort.events.get(key="unlock:week-0"))
-    return Notification.objects.filter(enrollment__cohort=cohort)
+    return Notification.objects.filter(enrollment__cohort=cohort, channel="email")
 
 
 def test_a_batch_goes_out_over_one_connection_with_times_in_each_learners_zone(make_cohort, smtp):
