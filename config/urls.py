@@ -1,7 +1,8 @@
-"""URL routes: the admin (also at /), health and readiness."""
+"""URL routes: the admin (also at /), health and readiness, a learner's feed and its login."""
 
 from django.contrib import admin
-from django.urls import path
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
 from django.views.generic import RedirectView
 
 from config import health
@@ -15,4 +16,12 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("admin/", admin.site.urls),
+    path("feed/", include("notifications.urls")),
+    # Learners log in here (the admin's login is for staff only).
+    path(
+        "accounts/login/",
+        auth_views.LoginView.as_view(template_name="notifications/feed/login.html"),
+        name="login",
+    ),
+    path("accounts/logout/", auth_views.LogoutView.as_view(next_page="login"), name="logout"),
 ]

@@ -102,6 +102,9 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
+LOGIN_URL = "login"  # learners (the feed); staff log in at /admin/
+LOGIN_REDIRECT_URL = "feed"
+
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"  # storage and Beat run in UTC; local times are computed per cohort / learner
 USE_I18N = True

@@ -278,7 +278,7 @@ def _deliver_batch(name: str, batch: list[Notification], done: Delivered) -> Non
     try:
         for result in results:
             if not _record(result, by_id[result.id], done):
-                done.lost += len(by_id) - 1
+                done.lost += len(by_id)
                 break  # no longer ours: stop sending (closing the generator closes its connection)
             del by_id[result.id]
     finally:
@@ -363,4 +363,18 @@ def outbox_retry(*, ids: Iterable[int]) -> int:
     """Put failed rows back to pending (staff fixed the cause); other states are left alone."""
     return Notification.objects.filter(pk__in=list(ids), status=Notification.Status.FAILED).update(
         status=Notification.Status.PENDING, not_before=None, lease_until=None
+    )
+
+
+@transaction.atomic
+def feed_mark_read(*, user_id: int, ids: Iterable[int] | None = None) -> int:
+    """Mark this user's unread in-app rows read (those of `ids`, or all); another's rows are never
+    touched. Returns how many rows it marked."""
+    rows = Notification.objects.filter(
+        channel=Channel.INAPP, enrollment__user_id=user_id, read_at__isnull=True
+    )
+    if ids is not None:
+        rows = rows.filter(pk__in=list(ids))
+    return Notification.objects.filter(pk__in=list(rows.values_list("pk", flat=True))).update(
+        read_at=clock.now()
     )
