@@ -17,6 +17,7 @@ from tasks.policy import IDEMPOTENT
 
 
 @shared_task(
+    bind=True,
     name="nexus.notifications.deliver",
     **IDEMPOTENT,
     autoretry_for=(OperationalError,),
@@ -26,11 +27,14 @@ from tasks.policy import IDEMPOTENT
     soft_time_limit=180,
     time_limit=240,
 )
-def deliver(ids: list[int]) -> dict:
+def deliver(self, ids: list[int]) -> dict:
     """Claim those of these rows that are still deliverable and send them (a chunk: one connection).
 
-    Run twice (a redelivered message) or racing the sweep, only one claim wins each row."""
-    return asdict(outbox_deliver(ids=outbox_claim(ids=ids)))
+    Racing the sweep or another copy, only one claim wins each row. A redelivered message (its first
+    run's process died: acks_late + reject_on_worker_lost) takes its rows over at once rather than
+    leaving them to the sweep once the dead run's lease runs out."""
+    redelivered = bool((self.request.delivery_info or {}).get("redelivered"))
+    return asdict(outbox_deliver(ids=outbox_claim(ids=ids, take_over=redelivered)))
 
 
 def enqueue_delivery() -> int:

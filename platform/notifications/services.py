@@ -191,6 +191,7 @@ def outbox_claim(
     lease: timedelta | None = None,
     ids: Iterable[int] | None = None,
     grace: timedelta | None = None,
+    take_over: bool = False,
 ) -> list[int]:
     """Mark up to `batch` deliverable rows (of `ids`, when given: all of those that are deliverable) as
     sending, leased to the caller; return their ids.
@@ -198,10 +199,17 @@ def outbox_claim(
     Its own short transaction: PostgreSQL's SKIP LOCKED lets concurrent claims take disjoint rows, and
     SQLite's IMMEDIATE transactions (settings) serialize them. The update re-checks the state, so a row
     is never claimed twice while its lease holds.
+
+    take_over (with ids): also claim those of the rows still sending under an unexpired lease. Only for
+    a redelivered delivery message, whose first run died with the claim (the worker lost its process):
+    the rows' sender is gone, so they need not wait for the lease to run out.
     """
     now = clock.now()
     lease = lease or timedelta(seconds=settings.NEXUS_NOTIFY_LEASE)
-    rows = Notification.objects.filter(_claimable(now, grace))
+    claimable = _claimable(now, grace)
+    if take_over and ids is not None:
+        claimable |= Q(status=Notification.Status.SENDING)
+    rows = Notification.objects.filter(claimable)
     if ids is not None:
         rows = rows.filter(pk__in=sorted(set(ids)))
     else:
