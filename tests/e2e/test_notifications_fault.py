@@ -131,7 +131,10 @@ def test_killing_the_sender_mid_fan_out_costs_at_most_one_duplicate_and_loses_no
             # when the unlock fires and, once `share` of its emails were accepted, the sender is killed
             app.send_task("nexus.calendar.fire_event", args=[cohort.pk, f"unlock:{key}"])
             wait_for(
-                lambda: sink.count(subject) >= share * LEARNERS, 60, f"{share:.0%} of {subject}", workers
+                lambda s=subject, f=share: sink.count(s) >= f * LEARNERS,
+                60,
+                f"{share:.0%} of {subject}",
+                workers,
             )
             worker = workers[-1]
             if trial % 2 == 0:
@@ -151,8 +154,8 @@ def test_killing_the_sender_mid_fan_out_costs_at_most_one_duplicate_and_loses_no
             # then every learner gets it: all rows sent, every Message-ID received
             emails = Notification.objects.filter(cohort=cohort, subject=key, channel="email")
             wait_for(
-                lambda: (
-                    sink.unique(subject) >= LEARNERS
+                lambda s=subject, emails=emails: (
+                    sink.unique(s) >= LEARNERS
                     and not emails.exclude(status=Notification.Status.SENT).exists()
                 ),
                 LEASE * 4 + 30,
