@@ -12,7 +12,9 @@ from tasks.policy import IDEMPOTENT
 def _deliver_after_commit() -> None:
     """The effect wrote outbox rows: once its transaction commits (invariant 4), enqueue their delivery
     in chunks on the notifications queue, which the workers take in parallel."""
-    transaction.on_commit(enqueue_delivery)
+    # robust: the effect has committed whatever happens here; if the broker is unreachable the
+    # periodic sweep delivers the rows once its grace has passed.
+    transaction.on_commit(enqueue_delivery, robust=True)
 
 
 @shared_task(

@@ -2,7 +2,8 @@
 
 import json
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -270,8 +271,9 @@ def outbox_deliver(*, ids: Iterable[int], chunk: int | None = None) -> Delivered
         by_channel: dict[str, list[Notification]] = {}
         for row in rows:
             by_channel.setdefault(row.channel, []).append(row)
-        for name, batch in by_channel.items():
-            _deliver_batch(name, batch, done)
+        with _relaxed_commits():
+            for name, batch in by_channel.items():
+                _deliver_batch(name, batch, done)
     return done
 
 
@@ -319,11 +321,9 @@ def _record(result: Result, row: Notification, done: Delivered) -> bool:
             error = f"gave up after {attempts} attempts: {error}"
         fields |= {"status": Notification.Status.FAILED, "last_error": error}
     # Only a row still in our hands moves: still sending, under the lease we claimed it with.
-    with transaction.atomic():
-        _relaxed_commit()
-        mine = Notification.objects.filter(
-            pk=row.pk, status=Notification.Status.SENDING, lease_until=row.lease_until
-        ).update(**fields)
+    mine = Notification.objects.filter(
+        pk=row.pk, status=Notification.Status.SENDING, lease_until=row.lease_until
+    ).update(**fields)
     if not mine:
         return False
     if fields["status"] == Notification.Status.SENT:
@@ -335,17 +335,26 @@ def _record(result: Result, row: Notification, done: Delivered) -> bool:
     return True
 
 
-def _relaxed_commit() -> None:
-    """On PostgreSQL, commit this transaction without waiting for its WAL flush.
+@contextmanager
+def _relaxed_commits() -> Iterator[None]:
+    """On PostgreSQL, while a batch's results are recorded, commit without waiting for the WAL flush.
 
     One commit per message is what bounds a killed sender to one duplicate; waiting for a disk flush
     each time would make it the slowest part of sending. A dead worker loses nothing this way (the
     server has the commit); only a database crash could lose the last fraction of a second of records,
-    whose rows, still "sending", are then sent again: a duplicate, never a loss.
+    whose rows, still "sending", are then sent again: a duplicate, never a loss. Reset afterwards, so
+    the connection's next user (an effect's fan-out, say) commits durably again.
     """
-    if connection.vendor == "postgresql":
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SET synchronous_commit TO OFF")
+    try:
+        yield
+    finally:
         with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+            cursor.execute("RESET synchronous_commit")
 
 
 def outbox_ready(*, chunk: int | None = None) -> list[list[int]]:

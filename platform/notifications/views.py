@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from django.contrib.auth.decorators import login_required
@@ -17,6 +18,7 @@ from notifications.services import feed_mark_read
 from programs.relative import resolve_zone
 
 PAGE = 50
+logger = logging.getLogger("nexus.notifications")
 
 
 @dataclass(frozen=True)
@@ -29,13 +31,18 @@ class Entry:
 
 
 def _entry(row: Notification) -> Entry:
-    shown = render(row)
+    try:
+        shown = render(row)
+        subject, text = shown.subject, shown.text
+    except Exception:  # a template staff broke must not take the learner's feed down with it
+        logger.exception("cannot render notification %s for the feed", row.pk)
+        subject, text = row.rendered_subject or row.get_kind_display(), row.rendered_body
     zone = learner_zone_name(row)
     local = row.created_at.astimezone(resolve_zone(zone))
     return Entry(
         id=row.pk,
-        subject=shown.subject,
-        text=shown.text,
+        subject=subject,
+        text=text,
         when=f"{local:%a %d %b %Y %H:%M} {local.tzname()} ({zone})",
         unread=row.read_at is None,
     )

@@ -69,11 +69,15 @@ class EmailChannel(Channel):
             connection.open()
         except Exception as exc:  # noqa: BLE001 - every row of the batch gets the connection's error
             for row in rows:
-                yield self._result(row, render(row), exc)
+                yield Result(row.pk, classify(exc), describe(exc)[:2000])
             return
         try:
             for index, row in enumerate(rows):
-                text = render(row)
+                try:
+                    text = render(row)
+                except Exception as exc:  # noqa: BLE001 - a broken template fails its row, not the batch
+                    yield Result(row.pk, Outcome.FAILED, f"cannot render: {type(exc).__name__}: {exc}"[:2000])
+                    continue
                 message = self._message(row, text, connection)
                 try:
                     connection.send_messages([message])
@@ -82,7 +86,7 @@ class EmailChannel(Channel):
                     if connection_lost(exc):
                         # The connection is gone: the rest of the batch waits for the next attempt.
                         for rest in rows[index + 1 :]:
-                            yield self._result(rest, render(rest), exc)
+                            yield Result(rest.pk, classify(exc), describe(exc)[:2000])
                         return
                 else:
                     yield Result(row.pk, Outcome.SENT, "", text.subject, text.text)
