@@ -321,9 +321,12 @@ def _record(result: Result, row: Notification, done: Delivered) -> bool:
             error = f"gave up after {attempts} attempts: {error}"
         fields |= {"status": Notification.Status.FAILED, "last_error": error}
     # Only a row still in our hands moves: still sending, under the lease we claimed it with.
-    mine = Notification.objects.filter(
-        pk=row.pk, status=Notification.Status.SENDING, lease_until=row.lease_until
-    ).update(**fields)
+    if fields["status"] == Notification.Status.SENT:
+        mine = _record_sent(row, fields, now)
+    else:
+        mine = Notification.objects.filter(
+            pk=row.pk, status=Notification.Status.SENDING, lease_until=row.lease_until
+        ).update(**fields)
     if not mine:
         return False
     if fields["status"] == Notification.Status.SENT:
@@ -355,6 +358,30 @@ def _relaxed_commits() -> Iterator[None]:
     finally:
         with connection.cursor() as cursor:
             cursor.execute("RESET synchronous_commit")
+
+
+def _record_sent(row: Notification, fields: dict, now: datetime) -> int:
+    """The common case, once per message sent, as one prepared statement: the ORM's query building
+    cost a third of the time a sender spent recording (benchmarks/fanout.py)."""
+    ops = connection.ops
+    sql = (
+        f"UPDATE {Notification._meta.db_table} SET status = %s, attempts = %s, lease_until = NULL,"  # noqa: S608
+        " rendered_subject = %s, rendered_body = %s, sent_at = %s, last_error = ''"
+        " WHERE id = %s AND status = %s AND lease_until = %s"
+    )
+    params = [
+        Notification.Status.SENT,
+        fields["attempts"],
+        fields["rendered_subject"],
+        fields["rendered_body"],
+        ops.adapt_datetimefield_value(now),
+        row.pk,
+        Notification.Status.SENDING,
+        ops.adapt_datetimefield_value(row.lease_until),
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount
 
 
 def outbox_ready(*, chunk: int | None = None) -> list[list[int]]:
