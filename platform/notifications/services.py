@@ -17,6 +17,7 @@ from core import clock
 from notifications.channels.base import Channel as Sender
 from notifications.channels.base import Outcome, Result
 from notifications.channels.email import EmailChannel
+from notifications.channels.inapp import InAppChannel
 from notifications.models import Channel, Notification
 from notifications.policy import Decision, initial
 
@@ -229,7 +230,7 @@ def outbox_claim(
     )
 
 
-CHANNELS: dict[str, type[Sender]] = {EmailChannel.name: EmailChannel}
+CHANNELS: dict[str, type[Sender]] = {EmailChannel.name: EmailChannel, InAppChannel.name: InAppChannel}
 
 
 def _channel(name: str) -> Sender | None:

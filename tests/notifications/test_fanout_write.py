@@ -1,7 +1,10 @@
 """The fan-out: an effect writes, per learner, an in-app row (already delivered), an email row and a chat row
 for those with a webhook, plus one cohort announcement for cohort-wide kinds; a re-run writes nothing."""
 
+from datetime import timedelta
+
 import pytest
+import time_machine
 
 from cohorts.models import Cohort, Enrollment
 from notifications import effects as notification_effects
@@ -149,3 +152,23 @@ def test_the_policy_stub_says_immediately_for_everyone():
     assert decisions == {1: policy.Decision(Status.PENDING), 2: policy.Decision(Status.PENDING)}
     inapp = policy.initial(kind="reminder", channel="inapp", enrollment_ids=[1], now=PINNED_NOW)
     assert inapp == {1: policy.Decision(Status.SENT)}
+
+
+def test_an_in_app_row_the_policy_held_shows_in_the_feed_once_released(make_cohort, monkeypatch):
+    # given a policy that holds ada's in-app row until 13:00 (quiet hours, say)
+    cohort = make_cohort(learners=("ada@example.com",))
+    later = PINNED_NOW.replace(hour=13)
+
+    def initial(*, kind, channel, enrollment_ids, now):
+        return dict.fromkeys(enrollment_ids, policy.Decision(Status.PENDING, not_before=later))
+
+    monkeypatch.setattr(notification_services, "initial", initial)
+    notification_effects.notify(cohort, cohort.events.get(key="unlock:week-0"))
+    row = Notification.objects.get(channel="inapp")
+    assert (row.status, row.sent_at) == (Status.PENDING, None)
+    # when the sweep runs after its not-before, it is "delivered": marked sent, so the feed shows it
+    with time_machine.travel(later + timedelta(seconds=1), tick=False):
+        outbox_sweep()
+    row.refresh_from_db()
+    assert row.status == Status.SENT
+    assert row.sent_at == later + timedelta(seconds=1)
