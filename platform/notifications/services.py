@@ -386,13 +386,16 @@ def _record_sent(row: Notification, fields: dict, now: datetime) -> int:
 
 
 def outbox_ready(*, chunk: int | None = None) -> list[list[int]]:
-    """The ids of the rows deliverable now (pending, past their not-before), in chunks of `chunk`:
-    what an entry point enqueues for delivery once an effect has committed."""
+    """The ids of the rows just written (within the sweep's grace) that are deliverable now, in chunks
+    of `chunk`: what an entry point enqueues for delivery once an effect has committed. Older rows are
+    the periodic sweep's, so two paths never queue the same backlog."""
     chunk = chunk or settings.NEXUS_NOTIFY_BATCH
     now = clock.now()
     ids = list(
         Notification.objects.filter(
-            Q(not_before__isnull=True) | Q(not_before__lte=now), status=Notification.Status.PENDING
+            Q(not_before__isnull=True) | Q(not_before__lte=now),
+            status=Notification.Status.PENDING,
+            created_at__gte=now - timedelta(seconds=settings.NEXUS_NOTIFY_SWEEP_GRACE),
         )
         .order_by("pk")
         .values_list("pk", flat=True)
