@@ -111,3 +111,27 @@ def test_beat_sweeps_the_outbox_every_30_seconds():
     assert entry["schedule"] == timedelta(seconds=30)
     assert entry["options"] == {"expire_seconds": 25}
     assert notification_tasks.deliver.name == "nexus.notifications.deliver"
+
+
+def test_a_later_event_enqueues_only_its_own_rows_and_leaves_a_backlog_to_the_sweep(
+    make_cohort, redis_client, django_capture_on_commit_callbacks
+):
+    # given week 0's emails still pending an hour after their unlock (their chunks were lost)
+    cohort = make_cohort()
+    week_0 = cohort.events.get(key="unlock:week-0")
+    with time_machine.travel(week_0.fire_at + timedelta(seconds=1), tick=False):
+        fire_event(cohort.pk, "unlock:week-0")
+    redis_client.flushdb()
+    old = set(email_ids(cohort))
+    # when week 1 unlocks
+    week_1 = cohort.events.get(key="unlock:week-1")
+    with time_machine.travel(week_1.fire_at + timedelta(seconds=1), tick=False):
+        with django_capture_on_commit_callbacks(execute=True):
+            assert fire_event(cohort.pk, "unlock:week-1") == "done"
+    # then its chunk holds the rows it wrote (week 1's, and the window events it caught up on) only;
+    # week 0's are the sweep's
+    [(name, ids)] = queued(redis_client)
+    assert name == "nexus.notifications.deliver"
+    assert set(ids) == set(email_ids(cohort)) - old
+    assert not set(ids) & old
+    assert Notification.objects.filter(pk__in=ids, kind="unit_unlocked", subject="week-1").count() == 2
