@@ -125,9 +125,9 @@ def test_a_later_event_enqueues_only_its_own_rows_and_leaves_a_backlog_to_the_sw
     old = set(email_ids(cohort))
     # when week 1 unlocks
     week_1 = cohort.events.get(key="unlock:week-1")
-    with time_machine.travel(week_1.fire_at + timedelta(seconds=1), tick=False):
-        with django_capture_on_commit_callbacks(execute=True):
-            assert fire_event(cohort.pk, "unlock:week-1") == "done"
+    after = week_1.fire_at + timedelta(seconds=1)
+    with time_machine.travel(after, tick=False), django_capture_on_commit_callbacks(execute=True):
+        assert fire_event(cohort.pk, "unlock:week-1") == "done"
     # then its chunk holds the rows it wrote (week 1's, and the window events it caught up on) only;
     # week 0's are the sweep's
     [(name, ids)] = queued(redis_client)
