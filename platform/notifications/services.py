@@ -77,7 +77,8 @@ def outbox_write(
                     payload=payload,
                     channel=channel,
                     decision=decision,
-                    not_before=decision.not_before or not_before,
+                    # The later of the policy's hold and the caller's (a debounced date change).
+                    not_before=max(filter(None, (decision.not_before, not_before)), default=None),
                     now=now,
                 )
     if kind in COHORT_WIDE:
