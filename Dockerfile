@@ -41,6 +41,7 @@ RUN DJANGO_SECRET_KEY=build-only-not-a-secret-collectstatic-0000 \
     DJANGO_ALLOWED_HOSTS=localhost \
     DATABASE_URL=postgres://build:build@127.0.0.1:5432/build \
     REDIS_URL=redis://127.0.0.1:6379/0 \
+    GITHUB_WEBHOOK_SECRETS=build-only-not-a-secret \
     python manage.py collectstatic --noinput
 
 EXPOSE 8000 5555

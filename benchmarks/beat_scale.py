@@ -79,6 +79,7 @@ def configure(database_url: str, redis_url: str) -> dict[str, str]:
         DJANGO_ALLOWED_HOSTS="localhost",
         DATABASE_URL=database_url,
         REDIS_URL=redis_url,
+        GITHUB_WEBHOOK_SECRETS="benchmark-only-webhook-secret",
         PYTHONUNBUFFERED="1",
         PYTHONPATH=str(ROOT),
     )

@@ -11,6 +11,9 @@ app = Celery("nexus")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 # Tasks live in the top-level tasks/ package (entry points), not inside the domain apps.
 app.autodiscover_tasks(["tasks"], related_name=None, force=False)
+# The webhooks app's own tasks: its processing lives there, and tasks/ and webhooks/ (both entry points)
+# never import each other.
+app.autodiscover_tasks(["webhooks"], related_name="tasks", force=False)
 
 logger = logging.getLogger("nexus.celery")
 

@@ -26,6 +26,7 @@ from config.settings.base import NEXUS_QUEUES
 VAR_DIR = BASE_DIR / "var"
 RUN_DIR = VAR_DIR / "run"
 LOG_DIR = VAR_DIR / "log"
+MAIL_DIR = VAR_DIR / "mail"  # dev settings' file email backend writes here (EMAIL_FILE_PATH)
 BIN = Path(sys.executable).parent
 
 
@@ -300,6 +301,7 @@ def announce_when_up(
         f"  flower   {flower}   login: {flower_login}",
         f"  health   http://127.0.0.1:{web_port}/healthz",
         f"  calendar http://127.0.0.1:{web_port}/admin/cohorts/cohort/   (each cohort's Calendar; the rehearsal plays a week a minute)",
+        f"  mail     http://127.0.0.1:{web_port}/admin/notifications/notification/   (emails as sent: {MAIL_DIR}/)",
         f"  logs     {log_dir}/<web|worker|beat|flower>.log   (a program that exits is restarted)",
         "  Ctrl-C stops everything (web, worker, Beat, Flower and the embedded Redis).",
         "=" * 72,

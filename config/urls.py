@@ -1,4 +1,5 @@
-"""URL routes: the admin (also at /), health and readiness, a learner's feed and its login."""
+"""URL routes: the admin (also at /), health and readiness, the webhooks GitHub calls, unsubscribe links,
+a learner's feed and its login."""
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
@@ -16,6 +17,8 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("admin/", admin.site.urls),
+    path("webhooks/", include("webhooks.urls")),
+    path("notifications/", include("notifications.unsubscribe_urls")),
     path("feed/", include("notifications.urls")),
     # Learners log in here (the admin's login is for staff only).
     path(

@@ -1,12 +1,14 @@
-"""Notification tasks: deliver a chunk of outbox rows, enqueue the chunks an effect wrote, and the sweep."""
+"""Notification tasks: deliver a chunk of outbox rows, enqueue the chunks an effect wrote, the sweep, digests."""
 
 from dataclasses import asdict
 from datetime import timedelta
 
 from celery import shared_task
 from django.conf import settings
-from django.db import OperationalError
+from django.db import OperationalError, transaction
 
+from core import clock
+from notifications.digests import digests_write
 from notifications.services import outbox_claim, outbox_deliver, outbox_ready, outbox_sweep
 from tasks.policy import IDEMPOTENT
 
@@ -61,3 +63,22 @@ def sweep() -> dict:
     """Claim and deliver every row that is due (retried, orphaned by a dead sender, or whose delivery
     message was lost); rows just written are left to the chunks their effect enqueued."""
     return asdict(outbox_sweep(grace=timedelta(seconds=settings.NEXUS_NOTIFY_SWEEP_GRACE)))
+
+
+@shared_task(
+    name="nexus.notifications.digest",
+    **IDEMPOTENT,
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    retry_jitter=True,
+    max_retries=3,
+    soft_time_limit=180,
+    time_limit=240,
+)
+def digest() -> int:
+    """Hourly: write the daily digest of every learner whose local time is now 18:xx; its rows are
+    enqueued for delivery in chunks once written (the sweep would leave them for its grace)."""
+    written = digests_write(now=clock.now())
+    if written:
+        transaction.on_commit(enqueue_delivery, robust=True)
+    return written

@@ -4,9 +4,11 @@ import os
 from datetime import timedelta
 
 import dj_database_url
+from celery.schedules import crontab
 from kombu import Exchange, Queue
 
 from config import BASE_DIR, embedded
+from webhooks.keys import parse_secrets
 
 
 def env_bool(name: str, default: bool) -> bool:
@@ -44,6 +46,7 @@ INSTALLED_APPS = [
     "cohorts",
     "submissions",
     "notifications",
+    "webhooks",
 ]
 
 MIDDLEWARE = [
@@ -175,6 +178,7 @@ CELERY_BEAT_SCHEDULER = "schedules.scheduler:NexusScheduler"
 # Beat copies these into its database table at start, so staff see and edit them in the admin.
 NEXUS_RECONCILE_EVERY = env_int("NEXUS_RECONCILE_EVERY", 60)
 NEXUS_NOTIFY_SWEEP_EVERY = env_int("NEXUS_NOTIFY_SWEEP_EVERY", 30)
+NEXUS_WEBHOOK_SWEEP_EVERY = env_int("NEXUS_WEBHOOK_SWEEP_EVERY", 60)
 CELERY_BEAT_SCHEDULE = {
     "nexus:reconcile": {
         "task": "nexus.calendar.reconcile",
@@ -189,6 +193,19 @@ CELERY_BEAT_SCHEDULE = {
         "task": "nexus.notifications.sweep",
         "schedule": timedelta(seconds=NEXUS_NOTIFY_SWEEP_EVERY),
         "options": {"expire_seconds": max(NEXUS_NOTIFY_SWEEP_EVERY - 5, 1)},
+    },
+    # Daily digests: every hour on the hour, for the learners whose local time is then 18:xx.
+    "nexus:notifications-digest": {
+        "task": "nexus.notifications.digest",
+        "schedule": crontab(minute=0),
+        "options": {"expire_seconds": 45 * 60},
+    },
+    # The safety net under the receiver's drain: stored deliveries not processed yet (a lost drain message,
+    # Redis down when they arrived) and claims whose worker died.
+    "nexus:github-deliveries": {
+        "task": "nexus.github.drain_deliveries",
+        "schedule": timedelta(seconds=NEXUS_WEBHOOK_SWEEP_EVERY),
+        "options": {"expire_seconds": max(NEXUS_WEBHOOK_SWEEP_EVERY - 5, 1)},
     },
 }
 # On a re-sync (resume, edit), an event that fell due at most this long ago stays armed in Beat;
@@ -229,12 +246,81 @@ NEXUS_NOTIFY_MAX_ATTEMPTS = env_int("NEXUS_NOTIFY_MAX_ATTEMPTS", 8)
 # The periodic sweep leaves rows younger than this (s) to the delivery their effect enqueued after
 # commit (chunks on the notifications queue), so it never competes with the fast path.
 NEXUS_NOTIFY_SWEEP_GRACE = env_int("NEXUS_NOTIFY_SWEEP_GRACE", 15)
+# A "date changed" message waits this many seconds; a later edit for the same learner and subject within
+# it replaces it, so a burst of staff edits yields one message with the final dates.
+NEXUS_NOTIFY_DATE_CHANGE_DELAY = env_int("NEXUS_NOTIFY_DATE_CHANGE_DELAY", 300)
+# Delivery policy (notifications/policy.py): at most this many emails per learner per hour (the rest wait
+# for the digest), and the learner's local hour the daily digest goes out at.
+NEXUS_NOTIFY_HOURLY_CAP = env_int("NEXUS_NOTIFY_HOURLY_CAP", 10)
+NEXUS_DIGEST_LOCAL_HOUR = env_int("NEXUS_DIGEST_LOCAL_HOUR", 18)
+# The site's public address: absolute links in emails (the one-click unsubscribe URL) start with it.
+NEXUS_PUBLIC_URL = os.environ.get("NEXUS_PUBLIC_URL", "") or "http://127.0.0.1:8000"
 
 # --- outbound HTTP (chat webhooks, GitHub): core.http.check_public_url ---------------------------------
 # Production: https only, and never an address inside our network. dev.py and test.py relax both so
 # loopback servers (a fake GitHub, a local chat sink) can be reached; a test can turn them back on.
 NEXUS_HTTP_REQUIRE_HTTPS = env_bool("NEXUS_HTTP_REQUIRE_HTTPS", True)
 NEXUS_HTTP_ALLOW_PRIVATE = env_bool("NEXUS_HTTP_ALLOW_PRIVATE", False)
+
+# --- GitHub's REST API (webhooks/client.py): polling CI, redelivering failed hooks, learner repositories ---
+# The token (a fine-grained or GitHub App installation token) comes from the environment only; without it
+# the polling, redelivery and provisioning tasks do nothing and say so. GITHUB_API_URL: GitHub Enterprise
+# is https://<host>/api/v3.
+GITHUB_TOKEN = os.environ.get("GITHUB_TOKEN", "")
+GITHUB_API_URL = os.environ.get("GITHUB_API_URL", "") or "https://api.github.com"
+# The hook whose failed deliveries are redelivered: its id, and its owner, an organisation ("acme") or a
+# repository ("acme/capstone"). Either unset: redelivery is off.
+GITHUB_HOOK_ID = env_int("GITHUB_HOOK_ID", 0)
+GITHUB_HOOK_OWNER = os.environ.get("GITHUB_HOOK_OWNER", "")
+# Requests in flight at once per process, timeouts (s), and the calls of the hourly budget left unused:
+# at or below this many, the client stops until GitHub's reset time.
+NEXUS_GITHUB_CONCURRENCY = env_int("NEXUS_GITHUB_CONCURRENCY", 4)
+NEXUS_GITHUB_CONNECT_TIMEOUT = float(os.environ.get("NEXUS_GITHUB_CONNECT_TIMEOUT") or 3.05)
+NEXUS_GITHUB_READ_TIMEOUT = float(os.environ.get("NEXUS_GITHUB_READ_TIMEOUT") or 10)
+NEXUS_GITHUB_RATE_FLOOR = env_int("NEXUS_GITHUB_RATE_FLOOR", 50)
+NEXUS_GITHUB_ETAG_TTL = env_int("NEXUS_GITHUB_ETAG_TTL", 86400)  # s an ETag and its body are kept
+# The CI sweep (every NEXUS_GITHUB_POLL_EVERY s while windows are open, and after each cut-off) polls
+# commits whose CI is not final; a graded commit is polled for this long (s) after its cut-off.
+NEXUS_GITHUB_POLL_EVERY = env_int("NEXUS_GITHUB_POLL_EVERY", 300)
+NEXUS_GITHUB_POLL_AFTER_CUTOFF = env_int("NEXUS_GITHUB_POLL_AFTER_CUTOFF", 86400)
+NEXUS_GITHUB_REDELIVER_EVERY = env_int("NEXUS_GITHUB_REDELIVER_EVERY", 600)
+# Learner repositories waiting to be created (new, rate-limited, or retried by staff) are picked up this
+# often (s); a transient failure is tried this many times before the row shows as failed.
+NEXUS_GITHUB_PROVISION_EVERY = env_int("NEXUS_GITHUB_PROVISION_EVERY", 300)
+NEXUS_GITHUB_PROVISION_ATTEMPTS = env_int("NEXUS_GITHUB_PROVISION_ATTEMPTS", 5)
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "nexus:github-poll": {
+            "task": "nexus.github.poll_ci",
+            "schedule": timedelta(seconds=NEXUS_GITHUB_POLL_EVERY),
+            "options": {"expire_seconds": max(NEXUS_GITHUB_POLL_EVERY - 5, 1)},
+        },
+        "nexus:github-redeliver": {
+            "task": "nexus.github.redeliver",
+            "schedule": timedelta(seconds=NEXUS_GITHUB_REDELIVER_EVERY),
+            "options": {"expire_seconds": max(NEXUS_GITHUB_REDELIVER_EVERY - 5, 1)},
+        },
+        "nexus:github-provision": {
+            "task": "nexus.github.provision",
+            "schedule": timedelta(seconds=NEXUS_GITHUB_PROVISION_EVERY),
+            "options": {"expire_seconds": max(NEXUS_GITHUB_PROVISION_EVERY - 5, 1)},
+        },
+    }
+)
+
+# --- GitHub webhooks in (webhooks/, README "GitHub webhooks") ------------------------------------------
+# GITHUB_WEBHOOK_SECRETS: a JSON object scope -> secret, or scope -> [new, old] during a rotation; scopes
+# are "*" (the default), "owner" (an organisation) or "owner/name" (a repository), the most specific wins.
+# A bare string (not JSON) is the one default secret. prod.py refuses to start without any.
+NEXUS_GITHUB_WEBHOOK_SECRETS = parse_secrets(os.environ.get("GITHUB_WEBHOOK_SECRETS", ""))
+# Larger bodies get 413 before they are read (GitHub caps payloads at 25 MB; ours are far smaller).
+NEXUS_WEBHOOK_MAX_BYTES = env_int("NEXUS_WEBHOOK_MAX_BYTES", 5 * 1024 * 1024)
+# Deliveries a drain task processes per claim, and how long a claim lasts before the sweep takes it back.
+NEXUS_WEBHOOK_DRAIN_BATCH = env_int("NEXUS_WEBHOOK_DRAIN_BATCH", 100)
+NEXUS_WEBHOOK_LEASE = env_int("NEXUS_WEBHOOK_LEASE", 300)
+# benchmarks/webhook_ingest.py only: also serve the straightforward receiver (ORM insert, one Celery
+# publish per delivery) at /webhooks/github/baseline/ to compare against.
+NEXUS_WEBHOOK_BASELINE = env_bool("NEXUS_WEBHOOK_BASELINE", False)
 
 # --- logging: Django owns it; every process logs to stderr --------------------------------------------
 LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")

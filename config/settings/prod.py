@@ -5,7 +5,7 @@ import os
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *
-from .base import DATABASE_URL
+from .base import DATABASE_URL, NEXUS_GITHUB_WEBHOOK_SECRETS
 
 _missing = [
     name
@@ -14,6 +14,8 @@ _missing = [
         ("DJANGO_ALLOWED_HOSTS", os.environ.get("DJANGO_ALLOWED_HOSTS", "")),
         ("DATABASE_URL", DATABASE_URL),
         ("REDIS_URL", os.environ.get("REDIS_URL", "")),
+        # The receiver refuses every delivery without one (README "GitHub webhooks").
+        ("GITHUB_WEBHOOK_SECRETS", os.environ.get("GITHUB_WEBHOOK_SECRETS", "")),
     )
     if not value
 ]
@@ -23,6 +25,20 @@ if _missing:
     )
 if len(os.environ["DJANGO_SECRET_KEY"]) < 32:
     raise ImproperlyConfigured("DJANGO_SECRET_KEY must be at least 32 characters long.")
+
+if "*" not in NEXUS_GITHUB_WEBHOOK_SECRETS:
+    raise ImproperlyConfigured(
+        'GITHUB_WEBHOOK_SECRETS needs a default secret: a bare secret, or {"*": ...} in its JSON.'
+    )
+
+# Absolute links in emails (one-click unsubscribe): the environment's, else the first real allowed host.
+_hosts = [h for h in os.environ["DJANGO_ALLOWED_HOSTS"].split(",") if h and h[0] not in ".*"]
+NEXUS_PUBLIC_URL = os.environ.get("NEXUS_PUBLIC_URL", "") or (f"https://{_hosts[0]}" if _hosts else "")
+if not NEXUS_PUBLIC_URL:
+    raise ImproperlyConfigured(
+        "NEXUS_PUBLIC_URL is needed (the https:// address links in emails start with): "
+        "DJANGO_ALLOWED_HOSTS names no single host to derive it from."
+    )
 
 DEBUG = False
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -29,4 +29,11 @@ CELERY_RESULT_BACKEND = REDIS_URL
 NEXUS_HTTP_REQUIRE_HTTPS = env_bool("NEXUS_HTTP_REQUIRE_HTTPS", False)
 NEXUS_HTTP_ALLOW_PRIVATE = env_bool("NEXUS_HTTP_ALLOW_PRIVATE", True)
 
+# The receiver's secrets in tests: a default, an organisation in rotation (two at once) and one repository.
+NEXUS_GITHUB_WEBHOOK_SECRETS = {
+    "*": ("test-default-secret",),
+    "rotating-org": ("rotating-new", "rotating-old"),
+    "octo-org/special": ("special-secret",),
+}
+
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)

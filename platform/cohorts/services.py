@@ -15,10 +15,13 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from cohorts import calendar
+from cohorts.changes import dates_snapshot
 from cohorts.keys import EventKey
 from cohorts.models import Cohort, CohortEvent, Enrollment, Extension, beat_entry_prefix
+from cohorts.signals import extension_granted
 from cohorts.sync import cohort_calendar_sync, lock
 from core import clock
+from core.http import UnsafeURL, check_public_url
 from programs.models import Program, Project, Unit
 from programs.services import LoadResult, program_load
 from schedules import entries
@@ -27,7 +30,38 @@ Kind = CohortEvent.Kind
 
 # --- cohorts ------------------------------------------------------------------------------------
 
-COHORT_FIELDS = ("name", "start_date", "timezone", "anchors", "program", "speed")
+COHORT_FIELDS = ("name", "start_date", "timezone", "anchors", "program", "speed", "chat_webhook_url")
+
+
+def chat_webhook_url_check(url: str) -> None:
+    """Refuse, with the reason, a chat webhook URL we would not post to: https only in production, and no
+    private, loopback or link-local address, after DNS resolution (core.http.check_public_url).
+
+    Run when a URL is saved (a new or changed one), not as a model validator: full_clean runs on every
+    save, and a DNS lookup there would slow every unrelated edit and refuse it while DNS is down. The
+    channel checks again right before each post, so a URL that became unsafe since is never called.
+    """
+    if not url:
+        return
+    try:
+        check_public_url(url)
+    except UnsafeURL as exc:
+        raise ValidationError(str(exc), code="unsafe_url") from exc
+
+
+def _check_chat_webhook_url(url: str) -> None:
+    try:
+        chat_webhook_url_check(url)
+    except ValidationError as exc:
+        raise ValidationError({"chat_webhook_url": exc.messages}) from exc
+
+
+def _check_new_chat_webhook_url(model: type[Cohort | Enrollment], pk: int, url: str) -> None:
+    """Check a URL unless it is the one stored (compared with the row, not the caller's instance, which an
+    admin form has already changed). Called before the row is locked: the check may wait on DNS."""
+    stored = model.objects.filter(pk=pk).values_list("chat_webhook_url", flat=True).first()
+    if url != stored:
+        _check_chat_webhook_url(url)
 
 
 @transaction.atomic
@@ -39,12 +73,15 @@ def cohort_create(
     timezone: str,
     anchors: dict[str, str] | None = None,
     speed: float = 1.0,
+    chat_webhook_url: str = "",
     now: datetime | None = None,
 ) -> Cohort:
     """Create a cohort and put its calendar into Beat. A rehearsal (speed > 1) starts playing now."""
     now = now or clock.now()
     if Cohort.objects.filter(name=name).exists():
         raise ValidationError({"name": f"a cohort named '{name}' already exists; choose another name"})
+    chat_webhook_url = (chat_webhook_url or "").strip()
+    _check_chat_webhook_url(chat_webhook_url)
     cohort = Cohort(
         program=program,
         name=name,
@@ -52,12 +89,13 @@ def cohort_create(
         timezone=timezone,
         anchors=dict(anchors or {}),
         speed=speed,
+        chat_webhook_url=chat_webhook_url,
     )
     cohort.arm_rehearsal(now)
     cohort.full_clean()
     require_anchors(cohort)
     cohort.save()
-    cohort_calendar_sync(cohort=cohort, now=now)
+    cohort_calendar_sync(cohort=cohort, now=now, announce=False)  # no learner yet to tell
     return cohort
 
 
@@ -74,7 +112,7 @@ def require_anchors(cohort: Cohort) -> None:
 
 @transaction.atomic
 def cohort_update(*, cohort: Cohort, now: datetime | None = None, **changes: Any) -> Cohort:
-    """Edit name, start, zone, anchors, program or speed of a cohort.
+    """Edit name, start, zone, anchors, program, speed or chat webhook of a cohort.
 
     The row is locked and only the fields that change are written, so a pause (or any other write)
     committed meanwhile is kept. Then the calendar is re-synced:
@@ -88,11 +126,15 @@ def cohort_update(*, cohort: Cohort, now: datetime | None = None, **changes: Any
     if unknown:
         raise ValueError(f"cannot change {', '.join(sorted(unknown))} with cohort_update")
     now = now or clock.now()
+    if "chat_webhook_url" in changes:
+        changes["chat_webhook_url"] = (changes["chat_webhook_url"] or "").strip()
+        _check_new_chat_webhook_url(Cohort, cohort.pk, changes["chat_webhook_url"])
     current = lock(cohort)
     changed = {name: value for name, value in changes.items() if getattr(current, name) != value}
     if not changed:
         return current
     before = Cohort(**{f.attname: getattr(current, f.attname) for f in Cohort._meta.concrete_fields})
+    dates_before = dates_snapshot(current)  # before the zone change moves staff's overrides
     for name, value in changed.items():
         setattr(current, name, value)
     fields = list(changed)
@@ -103,7 +145,7 @@ def cohort_update(*, cohort: Cohort, now: datetime | None = None, **changes: Any
     current.save(update_fields=fields)
     if "timezone" in changed:
         _keep_wall_times(current, before.zone)
-    cohort_calendar_sync(cohort=current, now=now)
+    cohort_calendar_sync(cohort=current, now=now, before=dates_before)
     cohort.refresh_from_db()  # the caller's instance shows what was written
     return current
 
@@ -175,6 +217,7 @@ def cohort_event_move(*, event: CohortEvent, at: datetime | None) -> CohortEvent
     """Move one event for this cohort only (None: back to the template's time)."""
     lock(event.cohort_id)  # the writers' lock order: cohort first
     event = CohortEvent.objects.select_for_update().get(pk=event.pk)
+    before = dates_snapshot(event.cohort)
     if event.done_at is not None:
         raise ValidationError(
             {"override_at": f"{event.key} already happened on {event.done_at:%Y-%m-%d %H:%M} UTC"}
@@ -182,7 +225,7 @@ def cohort_event_move(*, event: CohortEvent, at: datetime | None) -> CohortEvent
     event.override_at = at
     event.retry_at = None  # a failed event moved by staff is tried at its new time, not after a backoff
     event.save(update_fields=["override_at", "retry_at"])
-    cohort_calendar_sync(cohort=event.cohort)
+    cohort_calendar_sync(cohort=event.cohort, before=before)
     return event
 
 
@@ -202,6 +245,7 @@ def enrollment_create(
     github_login: str = "",
     group: str = "",
     name: str = "",
+    chat_webhook_url: str = "",
     resync: bool = True,
 ) -> Enrollment:
     """Enrol a learner (creating the user account by email if needed); a learner who joins a group
@@ -213,6 +257,8 @@ def enrollment_create(
         Enrollment._meta.get_field("email").run_validators(email)
     except ValidationError as exc:
         raise ValidationError({"email": exc.messages}) from exc
+    chat_webhook_url = (chat_webhook_url or "").strip()
+    _check_chat_webhook_url(chat_webhook_url)
     if resync:
         lock(cohort)  # the writers' lock order: the cohort row before its rows (the re-sync locks it)
     if cohort.enrollments.filter(email=email).exists():
@@ -231,27 +277,31 @@ def enrollment_create(
         timezone=timezone.strip(),
         github_login=github_login.strip(),
         group=group.strip(),
+        chat_webhook_url=chat_webhook_url,
     )
     enrollment.full_clean()
     enrollment.save()
     if resync and enrollment.group and cohort.extensions.filter(group=enrollment.group).exists():
-        cohort_calendar_sync(cohort=cohort)
+        cohort_calendar_sync(cohort=cohort, announce=False)  # only the newcomer's dates change
     return enrollment
 
 
-ENROLLMENT_FIELDS = ("email", "timezone", "github_login", "group")
+ENROLLMENT_FIELDS = ("email", "timezone", "github_login", "group", "chat_webhook_url")
 
 
 @transaction.atomic
 def enrollment_update(*, enrollment: Enrollment, **changes: Any) -> Enrollment:
-    """Edit a learner's email, zone, GitHub login or group; a new group re-syncs the calendar (group
-    extensions follow the learner). The learner's zone changes no calendar instant: it is how times
-    are shown and when messages are sent to them."""
+    """Edit a learner's email, zone, GitHub login, group or chat webhook; a new group re-syncs the
+    calendar (group extensions follow the learner). The learner's zone changes no calendar instant: it
+    is how times are shown and when messages are sent to them."""
     unknown = set(changes) - set(ENROLLMENT_FIELDS)
     if unknown:
         raise ValueError(f"cannot change {', '.join(sorted(unknown))} with enrollment_update")
     if "email" in changes:
         changes["email"] = (changes["email"] or "").strip().lower()
+    if "chat_webhook_url" in changes:
+        changes["chat_webhook_url"] = (changes["chat_webhook_url"] or "").strip()
+        _check_new_chat_webhook_url(Enrollment, enrollment.pk, changes["chat_webhook_url"])
     lock(enrollment.cohort_id)
     current = Enrollment.objects.select_for_update().get(pk=enrollment.pk)
     changed = {name: value for name, value in changes.items() if getattr(current, name) != value}
@@ -370,7 +420,7 @@ def enrollments_import(*, cohort: Cohort, rows: list[ImportRow]) -> ImportResult
         if row.ok:
             enrolled.append(enrollment_create(cohort=cohort, **row.values(), resync=False))
     if enrolled:
-        cohort_calendar_sync(cohort=cohort)
+        cohort_calendar_sync(cohort=cohort, announce=False)  # only the newcomers' dates change
     return ImportResult(enrolled=enrolled, refused=[row for row in rows if not row.ok])
 
 
@@ -518,7 +568,15 @@ def extension_grant(
         extension = existing
     else:
         extension.save()
-    cohort_calendar_sync(cohort=cohort)
+    # The learners hear of the grant itself (at once), not of a debounced "date changed".
+    cohort_calendar_sync(cohort=cohort, announce=False)
+    if extension.enrollment_id:
+        ids = [extension.enrollment_id]
+    else:
+        ids = list(
+            cohort.enrollments.filter(group=extension.group).order_by("pk").values_list("pk", flat=True)
+        )
+    extension_granted.send(sender=Cohort, cohort=cohort, extension=extension, enrollment_ids=ids)
     return extension
 
 

@@ -9,7 +9,9 @@ from django.conf import settings
 from django.db import transaction
 
 from cohorts import calendar
+from cohorts.changes import Snapshot, dates_diff, dates_snapshot
 from cohorts.models import Cohort, CohortEvent, beat_entry_name, beat_entry_prefix
+from cohorts.signals import dates_changed
 from core import clock
 from schedules import entries
 
@@ -35,16 +37,24 @@ def lock(cohort: Cohort | int) -> Cohort:
 
 
 @transaction.atomic
-def cohort_calendar_sync(*, cohort: Cohort, now: datetime | None = None) -> SyncReport:
+def cohort_calendar_sync(
+    *, cohort: Cohort, now: datetime | None = None, before: Snapshot | None = None, announce: bool = True
+) -> SyncReport:
     """Recompute the cohort's calendar, store what moved, and mirror it into Beat entries.
 
     Only the current program's events are planned. Done events stay as they happened (history, also
     when their unit or project is gone or belongs to a former program); pending events that are no
     longer planned are dropped. A reminder whose moment has already passed when it is planned (a late
     extension, a cohort created mid-way) is recorded as skipped, never sent.
+
+    Learners whose dates moved are announced (signals.dates_changed) unless announce is False (the caller
+    tells them itself, e.g. an extension grant). A caller that edits events before calling this passes
+    the snapshot it took first (`before`), so the moves it made are seen.
     """
     now = now or clock.now()
     cohort = lock(cohort)
+    if announce and before is None:
+        before = dates_snapshot(cohort)
     existing = {e.key: e for e in cohort.events.filter(program_id=cohort.program_id)}
     overrides = {k: e.override_at for k, e in existing.items() if e.override_at}
     planned = calendar.plan(cohort, overrides)
@@ -95,6 +105,10 @@ def cohort_calendar_sync(*, cohort: Cohort, now: datetime | None = None) -> Sync
         cohort.status = Cohort.Status.RUNNING  # e.g. an extension granted after the last event
         cohort.save(update_fields=["status"])
     beat = entries.sync(prefix=beat_entry_prefix(cohort.pk), records=_records(cohort, keep=keep, now=now))
+    if announce and before is not None:
+        changes = dates_diff(before, cohort)
+        if changes:
+            dates_changed.send(sender=Cohort, cohort=cohort, changes=changes)
     return SyncReport(
         events=len(planned), created=created, moved=moved, deleted=deleted, skipped=skipped, beat=beat
     )

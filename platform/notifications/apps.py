@@ -8,4 +8,9 @@ class NotificationsConfig(AppConfig):
     verbose_name = "Notifications"
 
     def ready(self) -> None:
-        from notifications import effects  # noqa: F401 - registers the notification effects
+        from notifications import (
+            digests,  # noqa: F401 - adds a digest's list of held messages to its context
+            effects,  # noqa: F401 - registers the notification effects
+            receivers,  # noqa: F401 - connects to the cohorts' signals
+            unsubscribe,  # noqa: F401 - adds the unsubscribe link to each email's context
+        )

@@ -14,8 +14,10 @@ from django.db.models import Q
 
 from cohorts.models import Cohort, Enrollment
 from core import clock
+from notifications import policy
 from notifications.channels.base import Channel as Sender
 from notifications.channels.base import Outcome, Result
+from notifications.channels.chat import ChatChannel
 from notifications.channels.email import EmailChannel
 from notifications.channels.inapp import InAppChannel
 from notifications.models import Channel, Notification
@@ -68,6 +70,16 @@ def outbox_write(
             for decision, group in groups.items():
                 if channel == Channel.INAPP and decision.status == Notification.Status.SUPPRESSED:
                     continue  # off in-app: no feed entry at all
+                wait = max(filter(None, (decision.not_before, not_before)), default=None)
+                if (
+                    channel == Channel.INAPP
+                    and decision.status == Notification.Status.SENT
+                    and wait
+                    and wait > now
+                ):
+                    # A debounced message (a date change) waits in the feed too: pending until then,
+                    # rewritten by later edits, and "delivered" (marked sent) by the in-app channel.
+                    decision = Decision(Notification.Status.PENDING, not_before=wait)
                 written += _insert_select(
                     kind=kind,
                     cohort_id=cohort_id,
@@ -77,8 +89,7 @@ def outbox_write(
                     payload=payload,
                     channel=channel,
                     decision=decision,
-                    # The later of the policy's hold and the caller's (a debounced date change).
-                    not_before=max(filter(None, (decision.not_before, not_before)), default=None),
+                    not_before=wait,  # the later of the policy's hold and the caller's (a date change)
                     now=now,
                 )
     if kind in COHORT_WIDE:
@@ -231,7 +242,11 @@ def outbox_claim(
     )
 
 
-CHANNELS: dict[str, type[Sender]] = {EmailChannel.name: EmailChannel, InAppChannel.name: InAppChannel}
+CHANNELS: dict[str, type[Sender]] = {
+    EmailChannel.name: EmailChannel,
+    ChatChannel.name: ChatChannel,
+    InAppChannel.name: InAppChannel,
+}
 
 
 def _channel(name: str) -> Sender | None:
@@ -286,6 +301,10 @@ def _deliver_batch(name: str, batch: list[Notification], done: Delivered) -> Non
         for row in batch:
             _record(Result(row.pk, Outcome.FAILED, f"no channel named {name!r}"), row, done)
         return
+    batch = policy.hold_over_cap(batch, clock.now())  # over the learner's hourly cap: held for the digest
+    if not batch:
+        return
+    by_id = {row.pk: row for row in batch}
     results = channel.send_batch(batch)
     try:
         for result in results:
@@ -312,9 +331,11 @@ def _record(result: Result, row: Notification, done: Delivered) -> bool:
     if result.outcome == Outcome.SENT:
         fields |= {"status": Notification.Status.SENT, "sent_at": now, "last_error": ""}
     elif result.outcome == Outcome.RETRY and attempts < settings.NEXUS_NOTIFY_MAX_ATTEMPTS:
+        # Never before the peer's Retry-After (a 429), however short our own backoff is.
+        wait = max(_backoff(attempts), timedelta(seconds=result.retry_after or 0))
         fields |= {
             "status": Notification.Status.PENDING,
-            "not_before": now + _backoff(attempts),
+            "not_before": now + wait,
             "last_error": result.error,
         }
     else:
@@ -410,6 +431,7 @@ def outbox_sweep(
     """Claim and deliver everything deliverable now, a batch at a time (bounded, so a run ends). The
     periodic sweep passes a grace so it leaves rows just written to their own, parallel, delivery."""
     total = Delivered()
+    policy.release_quiet(now=clock.now())
     for _ in range(max_batches):
         ids = outbox_claim(batch=batch, grace=grace)
         if not ids:

@@ -1,12 +1,16 @@
-"""Admin for window transitions and submissions: read-only records, times in the cohort's zone."""
+"""Admin for window transitions, submissions and learners' repositories (with a retry action)."""
 
 from datetime import datetime
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.html import format_html
 
 from cohorts.models import Cohort
-from submissions.models import Submission, WindowTransition
+from submissions.models import LearnerRepository, Submission, WindowTransition
+from submissions.repositories import repositories_retry
+from tasks.github_api import provision
 
 
 def _local(cohort: Cohort, at: datetime | None) -> str:
@@ -48,8 +52,14 @@ class WindowTransitionAdmin(ReadOnly, admin.ModelAdmin):
 
 @admin.register(Submission)
 class SubmissionAdmin(ReadOnly, admin.ModelAdmin):
-    list_display = ("learner", "project", "commit", "late", "submitted", "calendar")
-    list_filter = ("late", ("enrollment__cohort", admin.RelatedOnlyFieldListFilter), "project")
+    list_display = ("learner", "project", "commit", "late", "ci_status", "graded", "submitted", "calendar")
+    list_filter = (
+        "late",
+        "ci_status",
+        ("graded_at", admin.EmptyFieldListFilter),
+        ("enrollment__cohort", admin.RelatedOnlyFieldListFilter),
+        "project",
+    )
     list_select_related = ("enrollment__cohort", "project")
     search_fields = ("enrollment__email", "commit_sha", "project__key")
 
@@ -68,3 +78,48 @@ class SubmissionAdmin(ReadOnly, admin.ModelAdmin):
     @admin.display(description="calendar at (cohort's zone)", ordering="calendar_at")
     def calendar(self, submission: Submission) -> str:
         return _local(submission.enrollment.cohort, submission.calendar_at)
+
+    @admin.display(description="graded at (cohort's zone)", ordering="graded_at")
+    def graded(self, submission: Submission) -> str:
+        return _local(submission.enrollment.cohort, submission.graded_at)
+
+
+@admin.register(LearnerRepository)
+class LearnerRepositoryAdmin(ReadOnly, admin.ModelAdmin):
+    """Learners' repositories made from their project's template: what failed, and why, with a retry."""
+
+    list_display = ("learner", "project", "repository", "state", "attempts", "short_error", "updated")
+    list_filter = ("state", ("enrollment__cohort", admin.RelatedOnlyFieldListFilter), "project")
+    list_select_related = ("enrollment__cohort", "project")
+    search_fields = ("enrollment__email", "enrollment__github_login", "full_name")
+    actions = ("retry",)
+
+    @admin.display(description="learner", ordering="enrollment__email")
+    def learner(self, row: LearnerRepository) -> str:
+        login = row.enrollment.github_login or "no GitHub login"
+        return f"{row.enrollment.email} ({login})"
+
+    @admin.display(description="repository", ordering="full_name")
+    def repository(self, row: LearnerRepository) -> str:
+        if row.html_url:
+            return format_html('<a href="{}">{}</a>', row.html_url, row.full_name)
+        return row.full_name or "-"
+
+    @admin.display(description="error")
+    def short_error(self, row: LearnerRepository) -> str:
+        return row.last_error[:120]
+
+    @admin.display(description="updated (cohort's zone)", ordering="updated_at")
+    def updated(self, row: LearnerRepository) -> str:
+        return _local(row.enrollment.cohort, row.updated_at)
+
+    @admin.action(description="Retry creating the selected repositories")
+    def retry(self, request: HttpRequest, queryset: QuerySet[LearnerRepository]) -> None:
+        ids = repositories_retry(repository_ids=list(queryset.values_list("pk", flat=True)))
+        if ids:
+            provision.delay_on_commit(ids)
+        skipped = queryset.count() - len(ids)
+        message = f"{len(ids)} repositor{'y' if len(ids) == 1 else 'ies'} queued to be created again."
+        if skipped:
+            message += f" {skipped} already ready: left alone."
+        self.message_user(request, message, messages.SUCCESS if ids else messages.WARNING)

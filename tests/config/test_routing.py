@@ -17,7 +17,13 @@ from tasks.routing import queue_for
 EXPECTED = {
     "nexus.calendar.fire_event": "calendar",
     "nexus.calendar.reconcile": "calendar",
+    "nexus.github.drain_deliveries": "github",
+    "nexus.github.poll_ci": "github",
+    "nexus.github.process_delivery": "github",
+    "nexus.github.provision": "github",
+    "nexus.github.redeliver": "github",
     "nexus.notifications.deliver": "notifications",
+    "nexus.notifications.digest": "notifications",
     "nexus.notifications.sweep": "notifications",
     "nexus.ops.echo": "default",
     "nexus.ops.mark": "default",

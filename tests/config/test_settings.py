@@ -42,8 +42,8 @@ def test_prod_settings_refuse_to_start_without_their_secrets():
     result = run_python("import django; django.setup()", DJANGO_SETTINGS_MODULE="config.settings.prod")
     assert result.returncode != 0
     assert (
-        "Production settings need DJANGO_SECRET_KEY, DJANGO_ALLOWED_HOSTS, DATABASE_URL, REDIS_URL"
-        in result.stderr
+        "Production settings need DJANGO_SECRET_KEY, DJANGO_ALLOWED_HOSTS, DATABASE_URL, REDIS_URL, "
+        "GITHUB_WEBHOOK_SECRETS" in result.stderr
     )
 
 
@@ -55,6 +55,7 @@ def test_prod_settings_refuse_a_short_secret_key():
         DJANGO_ALLOWED_HOSTS="example.com",
         DATABASE_URL="postgres://u@127.0.0.1/x",
         REDIS_URL="redis://127.0.0.1/0",
+        GITHUB_WEBHOOK_SECRETS="a-default-webhook-secret",
     )
     assert "DJANGO_SECRET_KEY must be at least 32 characters" in result.stderr
 
@@ -67,9 +68,52 @@ def test_prod_settings_start_with_everything_set():
         DJANGO_ALLOWED_HOSTS="example.com",
         DATABASE_URL="postgres://u@127.0.0.1/x",
         REDIS_URL="redis://127.0.0.1/0",
+        GITHUB_WEBHOOK_SECRETS="a-default-webhook-secret",
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False"
+
+
+def test_prod_settings_link_emails_to_the_public_host():
+    # given production settings without NEXUS_PUBLIC_URL: the first named allowed host, over https
+    env = {
+        "DJANGO_SETTINGS_MODULE": "config.settings.prod",
+        "DJANGO_SECRET_KEY": "x" * 40,
+        "DATABASE_URL": "postgres://u@127.0.0.1/x",
+        "REDIS_URL": "redis://127.0.0.1/0",
+        "GITHUB_WEBHOOK_SECRETS": "a-default-webhook-secret",
+    }
+    show = "import django; django.setup(); from django.conf import settings; print(settings.NEXUS_PUBLIC_URL)"
+    result = run_python(show, DJANGO_ALLOWED_HOSTS=".nexus.example,learn.nexus.example", **env)
+    assert result.stdout.strip() == "https://learn.nexus.example", result.stderr
+    # and a wildcard-only host list is refused with what to set
+    result = run_python(show, DJANGO_ALLOWED_HOSTS=".nexus.example", **env)
+    assert result.returncode != 0
+    assert "NEXUS_PUBLIC_URL is needed" in result.stderr
+
+
+def test_prod_settings_refuse_webhook_secrets_without_a_default():
+    result = run_python(
+        "import django; django.setup()",
+        DJANGO_SETTINGS_MODULE="config.settings.prod",
+        DJANGO_SECRET_KEY="x" * 40,
+        DJANGO_ALLOWED_HOSTS="example.com",
+        DATABASE_URL="postgres://u@127.0.0.1/x",
+        REDIS_URL="redis://127.0.0.1/0",
+        GITHUB_WEBHOOK_SECRETS='{"acme/repo": "only-one-repository"}',
+    )
+    assert result.returncode != 0
+    assert "GITHUB_WEBHOOK_SECRETS needs a default secret" in result.stderr
+
+
+def test_malformed_webhook_secrets_are_refused_at_start_with_the_reason():
+    result = run_python(
+        "import django; django.setup()",
+        DJANGO_SETTINGS_MODULE="config.settings.test",
+        GITHUB_WEBHOOK_SECRETS='{"acme": ["one", "two", "three"]}',
+    )
+    assert result.returncode != 0
+    assert "GITHUB_WEBHOOK_SECRETS['acme'] must be a non-empty secret or a list of 2" in result.stderr
 
 
 def test_a_worker_without_a_broker_says_how_to_get_one(tmp_path):

@@ -106,7 +106,16 @@ def test_submissions_list_the_learner_short_commit_late_and_both_times(make_coho
     response = admin_client.get(SUBMISSIONS)
 
     assert response.status_code == 200
-    assert columns(response) == ["learner", "project", "commit", "late", "submitted", "calendar"]
+    assert columns(response) == [
+        "learner",
+        "project",
+        "commit",
+        "late",
+        "ci_status",
+        "graded",
+        "submitted",
+        "calendar",
+    ]
     page = response.content.decode()
     assert "Submitted at (cohort&#x27;s zone)" in page
     assert "Calendar at (cohort&#x27;s zone)" in page

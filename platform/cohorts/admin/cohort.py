@@ -14,7 +14,8 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from cohorts import calendar, selectors, services, sync
-from cohorts.admin.learners import EnrollmentInline
+from cohorts.admin.learners import ChatWebhookURLCheck, EnrollmentInline, WebhookURLField
+from cohorts.changes import dates_snapshot
 from cohorts.keys import EventKey, EventKeyError
 from cohorts.models import Cohort, CohortEvent
 from core import clock
@@ -69,10 +70,11 @@ def notifications_read(cohort: Cohort, events: Sequence[CohortEvent]) -> dict[in
     return out
 
 
-class CohortForm(forms.ModelForm):
+class CohortForm(ChatWebhookURLCheck, forms.ModelForm):
     class Meta:
         model = Cohort
-        fields = ("program", "name", "start_date", "timezone", "anchors", "speed")
+        fields = ("program", "name", "start_date", "timezone", "anchors", "speed", "chat_webhook_url")
+        field_classes = {"chat_webhook_url": WebhookURLField}
 
     def clean(self) -> dict:
         data = super().clean()
@@ -159,9 +161,10 @@ class CohortAdmin(RefusalsAsMessages, admin.ModelAdmin):
 
     def save_related(self, request, form, formsets, change) -> None:
         sync.lock(form.instance)  # the writers' lock order: the cohort row before the learners' rows
+        before = dates_snapshot(form.instance)  # learners regrouped here hear of their moved dates
         super().save_related(request, form, formsets, change)
         # Learners added or regrouped in the inline: group extensions follow them.
-        sync.cohort_calendar_sync(cohort=form.instance)
+        sync.cohort_calendar_sync(cohort=form.instance, before=before)
 
     def get_deleted_objects(self, objs, request: HttpRequest) -> tuple:
         # A cohort's events go with it (staff may not delete one alone: the program plans them).

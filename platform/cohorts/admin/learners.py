@@ -25,15 +25,38 @@ from tasks.calendar import reconcile
 
 # --- learners -------------------------------------------------------------------------------------
 
-LEARNER_FIELDS = services.ENROLLMENT_FIELDS  # email, zone, GitHub login, group: no account id box
+LEARNER_FIELDS = services.ENROLLMENT_FIELDS  # email, zone, GitHub login, group, chat: no account id box
+# The cohort page's learner rows leave the chat webhook (rare, long) to the learner's own page.
+INLINE_FIELDS = tuple(name for name in LEARNER_FIELDS if name != "chat_webhook_url")
 
 
-class EnrollmentForm(forms.ModelForm):
+class WebhookURLField(forms.URLField):
+    """A URL typed without a scheme is read as https (chat services only offer https webhooks)."""
+
+    def __init__(self, **kwargs: object) -> None:
+        kwargs.setdefault("assume_scheme", "https")
+        super().__init__(**kwargs)
+
+
+class ChatWebhookURLCheck:
+    """A form's new or changed chat webhook URL is checked as the services will (https in production,
+    no private address after DNS resolution), and refused with the reason on the field. An unchanged one
+    is not: a DNS lookup must not hold up (or refuse) every unrelated edit; sending checks it again."""
+
+    def clean_chat_webhook_url(self) -> str:
+        url = (self.cleaned_data.get("chat_webhook_url") or "").strip()
+        if "chat_webhook_url" in self.changed_data:
+            services.chat_webhook_url_check(url)
+        return url
+
+
+class EnrollmentForm(ChatWebhookURLCheck, forms.ModelForm):
     """The learner as staff know them: the account is found or created from the email on save."""
 
     class Meta:
         model = Enrollment
         fields = LEARNER_FIELDS
+        field_classes = {"chat_webhook_url": WebhookURLField}
 
     def clean_email(self) -> str:
         return (self.cleaned_data.get("email") or "").strip().lower()
@@ -64,7 +87,9 @@ class EnrollmentFormSet(BaseInlineFormSet):
     def save_new(self, form: EnrollmentForm, commit: bool = True) -> Enrollment:
         # The cohort's calendar is re-synced once by CohortAdmin.save_related.
         return services.enrollment_create(
-            cohort=self.instance, **{name: form.cleaned_data[name] for name in LEARNER_FIELDS}, resync=False
+            cohort=self.instance,
+            **{name: form.cleaned_data[name] for name in LEARNER_FIELDS if name in form.cleaned_data},
+            resync=False,
         )
 
     def save_existing(self, form: EnrollmentForm, obj: Enrollment, commit: bool = True) -> Enrollment:
@@ -77,7 +102,7 @@ class EnrollmentInline(admin.TabularInline):
     model = Enrollment
     form = EnrollmentForm
     formset = EnrollmentFormSet
-    fields = LEARNER_FIELDS
+    fields = INLINE_FIELDS
     extra = 0
     show_change_link = True
 
@@ -86,6 +111,7 @@ class EnrollmentAdminForm(EnrollmentForm):
     class Meta:
         model = Enrollment
         fields = ("cohort", *LEARNER_FIELDS)
+        field_classes = {"chat_webhook_url": WebhookURLField}
 
     def clean(self) -> dict:
         data = super().clean()

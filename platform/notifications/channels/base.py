@@ -25,6 +25,8 @@ class Result:
     error: str = ""
     subject: str = ""
     body: str = ""
+    # Transient only: the peer asked for at least this many seconds before the next attempt (Retry-After).
+    retry_after: float | None = None
 
 
 class Channel:

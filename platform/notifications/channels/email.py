@@ -14,6 +14,7 @@ from django.core.mail import EmailMultiAlternatives, get_connection
 from notifications.channels.base import Channel, Outcome, Result
 from notifications.models import Notification
 from notifications.render import render
+from notifications.unsubscribe import unsubscribe_url
 
 
 def message_id(row: Notification) -> str:
@@ -21,6 +22,14 @@ def message_id(row: Notification) -> str:
     key = f"{row.kind}|{row.enrollment_id}|{row.subject}|{row.effective_at.isoformat()}|{row.channel}"
     digest = hashlib.sha256(key.encode()).hexdigest()[:24]
     return f"<notification-{row.pk}.{digest}@{settings.NEXUS_EMAIL_DOMAIN}>"
+
+
+def unsubscribe_headers(row: Notification) -> dict[str, str]:
+    """RFC 8058 one-click unsubscribe (large mailbox providers require it of bulk senders)."""
+    url = unsubscribe_url(row)
+    if not url:
+        return {}
+    return {"List-Unsubscribe": f"<{url}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
 
 
 def classify(exc: BaseException) -> Outcome:
@@ -107,7 +116,7 @@ class EmailChannel(Channel):
             body=text.text,
             to=[row.enrollment.email],
             connection=connection,
-            headers={"Message-ID": message_id(row)},
+            headers={"Message-ID": message_id(row), **unsubscribe_headers(row)},
         )
         message.attach_alternative(text.html, "text/html")
         return message
