@@ -67,7 +67,9 @@ def test_an_unlock_due_in_seconds_emails_every_learner_exactly_once(
     assert "'sent': 2" in log
     assert "'sent': 1" in log
     # and each learner has exactly one in-app row, delivered by being written
-    inapp = Notification.objects.filter(enrollment__cohort=cohort, subject="week-2", channel="inapp")
+    inapp = Notification.objects.filter(
+        enrollment__cohort=cohort, kind="unit_unlocked", subject="week-2", channel="inapp"
+    )
     assert sorted(inapp.values_list("enrollment__email", flat=True)) == sorted(LEARNERS)
     assert set(inapp.values_list("status", flat=True)) == {Notification.Status.SENT}
     # and exactly once each, even after the periodic sweep has had its turn
