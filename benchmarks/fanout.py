@@ -111,6 +111,7 @@ def configure(database_url: str, redis_url: str, smtp_port: int) -> dict[str, st
         DJANGO_SETTINGS_MODULE="config.settings.prod",
         DJANGO_SECRET_KEY="benchmark-only-" + "x" * 40,
         DJANGO_ALLOWED_HOSTS="localhost",
+        GITHUB_WEBHOOK_SECRETS="benchmark-only-webhook-secret",
         DATABASE_URL=database_url,
         REDIS_URL=redis_url,
         EMAIL_HOST="127.0.0.1",
