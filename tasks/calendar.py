@@ -1,26 +1,29 @@
 """Calendar tasks: carry out one event (fired by its Beat entry) and the every-minute reconciler."""
 
 from celery import shared_task
-from django.db import OperationalError
+from django.db import OperationalError, transaction
 
 from cohorts.effects import FireStatus, calendar_event_fire
 from cohorts.keys import EventKey
 from cohorts.models import CohortEvent
 from cohorts.reconcile import calendar_reconcile
 from tasks.github_api import poll_ci, provision
-from tasks.notifications import sweep
+from tasks.notifications import enqueue_delivery
 from tasks.policy import IDEMPOTENT
 
 Kind = CohortEvent.Kind
 
 
 def _deliver_after_commit(kinds: set[str] | None = None) -> None:
-    """The effect wrote outbox rows: have them delivered once its transaction commits (invariant 4).
+    """The effect wrote outbox rows: once its transaction commits (invariant 4), enqueue their delivery
+    in chunks on the notifications queue, which the workers take in parallel.
 
     A window that opened may have planned learners' repositories (created on GitHub by `provision`);
     a cut-off chose graded commits, whose CI is polled once at once if not final (`poll_ci`).
     """
-    sweep.delay_on_commit()
+    # robust: the effect has committed whatever happens here; if the broker is unreachable the
+    # periodic sweep delivers the rows once its grace has passed.
+    transaction.on_commit(enqueue_delivery, robust=True)
     if kinds is None or Kind.OPEN in kinds:
         provision.delay_on_commit()
     if kinds is None or Kind.CLOSE in kinds:

@@ -105,6 +105,9 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
+LOGIN_URL = "login"  # learners (the feed); staff log in at /admin/
+LOGIN_REDIRECT_URL = "feed"
+
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"  # storage and Beat run in UTC; local times are computed per cohort / learner
 USE_I18N = True
@@ -240,6 +243,9 @@ NEXUS_NOTIFY_BATCH = env_int("NEXUS_NOTIFY_BATCH", 200)
 NEXUS_NOTIFY_LEASE = env_int("NEXUS_NOTIFY_LEASE", 300)
 NEXUS_NOTIFY_RETRY_BASE = env_int("NEXUS_NOTIFY_RETRY_BASE", 60)
 NEXUS_NOTIFY_MAX_ATTEMPTS = env_int("NEXUS_NOTIFY_MAX_ATTEMPTS", 8)
+# The periodic sweep leaves rows younger than this (s) to the delivery their effect enqueued after
+# commit (chunks on the notifications queue), so it never competes with the fast path.
+NEXUS_NOTIFY_SWEEP_GRACE = env_int("NEXUS_NOTIFY_SWEEP_GRACE", 15)
 # A "date changed" message waits this many seconds; a later edit for the same learner and subject within
 # it replaces it, so a burst of staff edits yields one message with the final dates.
 NEXUS_NOTIFY_DATE_CHANGE_DELAY = env_int("NEXUS_NOTIFY_DATE_CHANGE_DELAY", 300)

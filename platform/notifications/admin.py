@@ -19,8 +19,10 @@ from notifications.services import outbox_retry
 from programs.relative import UnknownTimezoneError, resolve_zone
 
 
-def _learner_zone(enrollment: Enrollment) -> str:
-    """The learner's own zone if they set one, else their cohort's."""
+def _learner_zone(enrollment: Enrollment | None, cohort=None) -> str:
+    """The learner's own zone if they set one, else their cohort's (an announcement: the cohort's)."""
+    if enrollment is None:
+        return cohort.timezone
     if enrollment.timezone:
         try:
             resolve_zone(enrollment.timezone)
@@ -46,7 +48,7 @@ class NotificationAdmin(admin.ModelAdmin):
         "channel",
         ("enrollment__cohort", admin.RelatedOnlyFieldListFilter),
     )
-    list_select_related = ("enrollment__cohort",)
+    list_select_related = ("enrollment__cohort", "cohort")
     search_fields = ("enrollment__email",)
     actions = ("retry",)
     # The change page is read-only (no change permission): what was sent, to whom, and how it went.
@@ -97,20 +99,22 @@ class NotificationAdmin(admin.ModelAdmin):
 
     @admin.display(description="learner", ordering="enrollment__email")
     def learner(self, notification: Notification) -> str:
-        return notification.enrollment.email
+        if notification.enrollment is None:
+            return f"{notification.cohort.name}: announcement"
+        return notification.enrollment.email or "(no email address)"
 
     @admin.display(description="effective (learner's zone)", ordering="effective_at")
     def effective(self, notification: Notification) -> str:
-        zone = _learner_zone(notification.enrollment)
+        zone = _learner_zone(notification.enrollment, notification.cohort)
         return f"{_in_zone(notification.effective_at, zone)} ({zone})"
 
     @admin.display(description="created", ordering="created_at")
     def created(self, notification: Notification) -> str:
-        return _in_zone(notification.created_at, _learner_zone(notification.enrollment))
+        return _in_zone(notification.created_at, _learner_zone(notification.enrollment, notification.cohort))
 
     @admin.display(description="sent", ordering="sent_at")
     def sent(self, notification: Notification) -> str:
-        return _in_zone(notification.sent_at, _learner_zone(notification.enrollment))
+        return _in_zone(notification.sent_at, _learner_zone(notification.enrollment, notification.cohort))
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # the calendar writes notifications; one added by hand would bypass its keys

@@ -42,7 +42,7 @@ def test_an_unlock_releases_the_unit_once_and_tells_each_learner_once(make_cohor
     assert fire(cohort, "unlock:week-0") == "already"
     # then one release and one outbox row per learner
     assert Release.objects.filter(cohort=cohort, unit__key="week-0").count() == 1
-    rows = Notification.objects.filter(kind="unit_unlocked", subject="week-0")
+    rows = Notification.objects.filter(channel="email", kind="unit_unlocked", subject="week-0")
     assert sorted(rows.values_list("enrollment__email", flat=True)) == ["ada@example.com", "bob@example.com"]
     assert {r.effective_at for r in rows} == {utc(2027, 1, 4, 8, 0)}
     assert cohort.events.get(key="unlock:week-0").done_at is not None
@@ -96,7 +96,7 @@ def test_reminders_go_only_to_learners_who_have_not_submitted(make_cohort):
     submit(cohort, "ada@example.com", "p0", now=utc(2027, 1, 5))
     fire(cohort, "remind:p0:1d")
     fire(cohort, "remind:p0:1d")
-    reminded = Notification.objects.filter(kind="reminder", subject="p0:1d")
+    reminded = Notification.objects.filter(channel="email", kind="reminder", subject="p0:1d")
     assert list(reminded.values_list("enrollment__email", flat=True)) == ["bob@example.com"]
 
 
@@ -105,7 +105,7 @@ def test_a_window_transition_is_recorded_once(make_cohort):
     for _ in range(3):
         fire(cohort, "close:p0")
     assert WindowTransition.objects.filter(cohort=cohort, kind="close", enrollment=None).count() == 1
-    assert Notification.objects.filter(kind="window_closed").count() == 2
+    assert Notification.objects.filter(channel="email", kind="window_closed").count() == 2
 
 
 def test_an_extension_moves_that_learners_reminders_and_window(make_cohort):
@@ -133,10 +133,13 @@ def test_an_extension_moves_that_learners_reminders_and_window(make_cohort):
     # the cohort's reminder skips him; his own reaches only him
     fire(cohort, "open:p0")
     fire(cohort, "remind:p0:1h")
-    reminded = Notification.objects.filter(kind="reminder", subject="p0:1h")
+    reminded = Notification.objects.filter(channel="email", kind="reminder", subject="p0:1h")
     assert list(reminded.values_list("enrollment__email", flat=True)) == ["ada@example.com"]
     fire(cohort, f"remind:p0:1h@{bob.pk}")
-    assert Notification.objects.filter(kind="reminder", subject="p0:1h", enrollment=bob).count() == 1
+    assert (
+        Notification.objects.filter(channel="email", kind="reminder", subject="p0:1h", enrollment=bob).count()
+        == 1
+    )
     # after the cohort's cut-off ada is refused; bob is on time before his due (+ grace), late after
     with pytest.raises(SubmissionRefused):
         submit(cohort, "ada@example.com", "p0", now=utc(2027, 1, 11, 12, 0))
@@ -211,7 +214,7 @@ def test_the_reconciler_carries_out_due_events_once_in_due_order(make_cohort):
         ("remind:p0:1h", "skipped"),
         ("due:p0", "done"),
     ]
-    assert not Notification.objects.filter(kind="reminder").exists()
+    assert not Notification.objects.filter(channel="email", kind="reminder").exists()
     assert reconcile.calendar_reconcile(now=utc(2027, 1, 9, 0, 0)) == []
     assert not paused.events.filter(done_at__isnull=False).exists()
     cohort.refresh_from_db()

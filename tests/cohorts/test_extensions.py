@@ -110,12 +110,17 @@ def test_an_extension_granted_after_the_due_skips_the_reminders_already_past(mak
         assert reminder_1d.outcome == "skipped"
         reconcile.calendar_reconcile()
     # and the reconciler does not send it; "1 hour left" (still ahead) is sent at its time
-    assert not Notification.objects.filter(kind="reminder", enrollment=bob, subject="p0:1d").exists()
+    assert not Notification.objects.filter(
+        channel="email", kind="reminder", enrollment=bob, subject="p0:1d"
+    ).exists()
     fired = effects.calendar_event_fire(
         cohort_id=cohort.pk, key=f"remind:p0:1h@{bob.pk}", now=utc(2027, 1, 9, 11, 0)
     )
     assert fired.status == "done"
-    assert Notification.objects.filter(kind="reminder", enrollment=bob, subject="p0:1h").count() == 1
+    assert (
+        Notification.objects.filter(channel="email", kind="reminder", enrollment=bob, subject="p0:1h").count()
+        == 1
+    )
 
 
 def test_a_reminder_caught_up_after_the_due_is_skipped_not_sent(make_cohort):
@@ -127,8 +132,8 @@ def test_a_reminder_caught_up_after_the_due_is_skipped_not_sent(make_cohort):
     assert status["remind:p0:1d"] == "skipped"
     assert status["remind:p0:1h"] == "skipped"
     assert status["due:p0"] == "done"
-    assert not Notification.objects.filter(kind="reminder").exists()
-    assert Notification.objects.filter(kind="due_passed").count() == 2
+    assert not Notification.objects.filter(channel="email", kind="reminder").exists()
+    assert Notification.objects.filter(channel="email", kind="due_passed").count() == 2
 
 
 def test_the_extension_admin_refuses_what_extension_grant_refuses(make_cohort, admin_client):

@@ -245,8 +245,8 @@ def play_and_restart(redis, start_process, kill, beats=1, *, pause_leader=False)
     assert releases == Counter({f"week-{w}": 1 for w in range(UNITS)})
     transitions = Counter(WindowTransition.objects.filter(cohort=cohort).values_list("project__key", "kind"))
     assert transitions == Counter({(f"p{w}", k): 1 for w in range(UNITS) for k in ("open", "due", "close")})
-    assert Notification.objects.filter(kind="unit_unlocked").count() == UNITS * 2
-    assert Notification.objects.filter(kind="window_closed").count() == UNITS * 2
+    assert Notification.objects.filter(channel="email", kind="unit_unlocked").count() == UNITS * 2
+    assert Notification.objects.filter(channel="email", kind="window_closed").count() == UNITS * 2
 
     # Recovery: from the kill to the last event that fell due before Redis was back being done.
     caught_up = max(

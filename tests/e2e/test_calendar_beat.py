@@ -81,13 +81,13 @@ def test_beat_carries_out_a_rehearsal_calendar_exactly_once(
     )
     # then each effect happened once
     assert Release.objects.filter(cohort=cohort).count() == 1
-    assert Notification.objects.filter(kind="unit_unlocked").count() == 2
-    assert Notification.objects.filter(kind="reminder").count() == 2
-    assert Notification.objects.filter(kind="window_closed").count() == 2
+    assert Notification.objects.filter(channel="email", kind="unit_unlocked").count() == 2
+    assert Notification.objects.filter(channel="email", kind="reminder").count() == 2
+    assert Notification.objects.filter(channel="email", kind="window_closed").count() == 2
     # and sending the same event again (a retry, a duplicate message) changes nothing
     assert fire_event.delay(cohort.pk, "unlock:week-0").get(timeout=20) == "already"
     assert fire_event.delay(cohort.pk, "unlock:week-0").get(timeout=20) == "already"
-    assert Notification.objects.filter(kind="unit_unlocked").count() == 2
+    assert Notification.objects.filter(channel="email", kind="unit_unlocked").count() == 2
     assert "Sending due task cohort-" in celery_beat_process.log()
 
 
@@ -161,8 +161,8 @@ def test_after_beat_downtime_overdue_events_run_in_due_order_on_parallel_workers
     ]
     # and no reminder was sent after its due: caught up late, they were skipped
     assert set(cohort.events.filter(kind="remind").values_list("outcome", flat=True)) == {"skipped"}
-    assert not Notification.objects.filter(kind="reminder").exists()
-    assert Notification.objects.filter(kind="window_closed").count() == 12 * 2
+    assert not Notification.objects.filter(channel="email", kind="reminder").exists()
+    assert Notification.objects.filter(channel="email", kind="window_closed").count() == 12 * 2
 
 
 def test_a_standby_beat_takes_over_when_the_leader_dies(

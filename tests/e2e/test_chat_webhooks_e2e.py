@@ -18,6 +18,7 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture
 def chat_sink(monkeypatch):
     monkeypatch.setenv("NEXUS_NOTIFY_RETRY_BASE", "1")  # the worker's own backoff: shorter than the 429's
+    monkeypatch.setenv("NEXUS_NOTIFY_SWEEP_GRACE", "0")  # rows made by hand here: no chunk was enqueued
     sink = ChatSink()
     yield sink
     sink.stop()

@@ -45,7 +45,7 @@ def test_staff_read_the_rendered_email_of_a_learner(browser, live_server, transa
     services.enrollment_create(cohort=cohort, email="kim@example.com", timezone="Asia/Kolkata")
     notification_effects.notify(cohort, cohort.events.get(key="unlock:week-0"))
     assert outbox_sweep().sent == 1
-    row = Notification.objects.get()
+    row = Notification.objects.get(channel="email")
 
     # When staff open the notification in the admin,
     log_in(browser, live_server.url, f"/admin/notifications/notification/{row.pk}/change/")

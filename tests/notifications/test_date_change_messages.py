@@ -26,7 +26,7 @@ def moved(cohort, key, at):
 
 
 def date_changes(cohort):
-    return Notification.objects.filter(cohort=cohort, kind=Kind.DATE_CHANGED).order_by(
+    return Notification.objects.filter(cohort=cohort, kind=Kind.DATE_CHANGED, channel="email").order_by(
         "enrollment__email", "pk"
     )
 
@@ -75,9 +75,15 @@ def test_a_burst_of_moves_of_one_due_yields_one_message_per_learner_with_the_fin
     # and nothing goes out before the delay is over
     with time_machine.travel(last_edit + DELAY - timedelta(seconds=1), tick=False):
         assert outbox_sweep().sent == 0
-    # when the delay is over, one email per learner says the final date, in their zone
+    # when the delay is over, one email per learner says the final date, in their zone (and one feed
+    # entry each shows up: it waited too)
     with time_machine.travel(last_edit + DELAY, tick=False):
-        assert outbox_sweep().sent == 2
+        assert outbox_sweep().sent == 4
+    feed = Notification.objects.filter(cohort=cohort, kind=Kind.DATE_CHANGED, channel="inapp")
+    assert sorted(feed.values_list("enrollment__email", "status")) == [
+        ("ada@example.com", "sent"),
+        ("bob@example.com", "sent"),
+    ]
     assert sorted(m.to[0] for m in mail.outbox) == ["ada@example.com", "bob@example.com"]
     for message in mail.outbox:
         assert message.subject == "Project 0: dates changed"
@@ -127,7 +133,7 @@ def test_an_extension_grant_tells_exactly_its_learner_at_once(make_cohort):
     grant(cohort, email="ada@example.com")
 
     # then ada alone has an extension message, deliverable now, and no "date changed" for the same news
-    [row] = Notification.objects.filter(cohort=cohort, kind=Kind.EXTENSION_GRANTED)
+    [row] = Notification.objects.filter(cohort=cohort, kind=Kind.EXTENSION_GRANTED, channel="email")
     assert row.enrollment.email == "ada@example.com"
     assert row.not_before is None
     assert row.subject == "p0"
@@ -155,7 +161,7 @@ def test_a_group_extension_tells_each_learner_of_the_group_and_nobody_else(make_
     ):
         services.enrollment_create(cohort=cohort, email=email, group=group)
     grant(cohort, group="blue")
-    told = Notification.objects.filter(cohort=cohort, kind=Kind.EXTENSION_GRANTED)
+    told = Notification.objects.filter(cohort=cohort, kind=Kind.EXTENSION_GRANTED, channel="email")
     assert sorted(told.values_list("enrollment__email", flat=True)) == ["ada@example.com", "bob@example.com"]
 
 
@@ -188,7 +194,7 @@ def test_a_program_edit_that_moves_a_due_tells_every_learner_of_every_cohort(mak
     project.due = "week 0 sat 17:00"
     summary = services.project_save(project=project)
     assert summary.moved >= 2
-    rows = Notification.objects.filter(kind=Kind.DATE_CHANGED)
+    rows = Notification.objects.filter(kind=Kind.DATE_CHANGED, channel="email")
     assert sorted(rows.values_list("enrollment__email", flat=True)) == [
         "ada@example.com",
         "bob@example.com",

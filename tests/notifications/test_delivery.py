@@ -20,9 +20,9 @@ Status = Notification.Status
 
 
 def unlock_week_0(cohort):
-    """Carry out the cohort's first unlock's notification effect: one pending row per learner."""
+    """Carry out the cohort's first unlock's notification effect: its email rows, one pending per learner."""
     notification_effects.notify(cohort, cohort.events.get(key="unlock:week-0"))
-    return Notification.objects.filter(enrollment__cohort=cohort)
+    return Notification.objects.filter(enrollment__cohort=cohort, channel="email")
 
 
 def test_a_batch_goes_out_over_one_connection_with_times_in_each_learners_zone(make_cohort, smtp):
@@ -185,3 +185,18 @@ def test_claims_take_batches_and_deliver_only_claimed_rows(make_cohort):
     assert outbox_deliver(ids=first + [r.pk for r in rows]).sent == 5  # all claimed by now
     assert outbox_deliver(ids=first).sent == 0  # sent rows are not sent again
     assert len(mail.outbox) == 5
+
+
+def test_a_redelivered_chunk_takes_over_its_rows_from_its_dead_first_run(make_cohort, smtp):
+    # given a chunk whose first run claimed its rows and died (its lease still holds)
+    rows = unlock_week_0(make_cohort())
+    ids = outbox_claim(ids=[r.pk for r in rows])
+    assert len(ids) == 2
+    # then an ordinary claim (another chunk, the sweep) leaves them alone
+    assert outbox_claim(ids=ids) == []
+    # and the redelivered message's claim takes them over, and sends them once
+    assert sorted(outbox_claim(ids=ids, take_over=True)) == sorted(ids)
+    assert outbox_deliver(ids=ids).sent == 2
+    # and a take-over never touches rows already sent
+    assert outbox_claim(ids=ids, take_over=True) == []
+    assert len(smtp.messages) == 2

@@ -34,7 +34,7 @@ def test_an_effect_run_twice_writes_one_row_per_learner(make_cohort, key, kind, 
     notification_effects.notify(cohort, event)
     notification_effects.notify(cohort, event)
     # then the unique key leaves one row per learner
-    rows = Notification.objects.filter(kind=kind, subject=subject)
+    rows = Notification.objects.filter(kind=kind, subject=subject, channel="email")
     assert sorted(rows.values_list("enrollment__email", flat=True)) == ["ada@example.com", "bob@example.com"]
     assert {row.effective_at for row in rows} == {event.at}
 
@@ -46,4 +46,9 @@ def test_a_moved_date_is_a_new_message(make_cohort):
     services.cohort_event_move(event=event, at=event.at + timedelta(hours=2))
     event.refresh_from_db()
     notification_effects.notify(cohort, event)
-    assert Notification.objects.filter(kind="unit_unlocked", enrollment__email="ada@example.com").count() == 2
+    assert (
+        Notification.objects.filter(
+            kind="unit_unlocked", enrollment__email="ada@example.com", channel="email"
+        ).count()
+        == 2
+    )

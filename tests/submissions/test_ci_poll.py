@@ -135,7 +135,9 @@ def test_after_the_cutoff_the_graded_commit_is_polled_and_its_learner_told(submi
     assert submitted.ci_status == CIStatus.SUCCESS
     assert result["told"] == 1
     assert (
-        Notification.objects.filter(kind=Notification.Kind.CI_PASSED, enrollment=submitted.enrollment).count()
+        Notification.objects.filter(
+            channel="email", kind=Notification.Kind.CI_PASSED, enrollment=submitted.enrollment
+        ).count()
         == 1
     )
 

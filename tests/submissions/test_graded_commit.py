@@ -188,7 +188,7 @@ def test_the_learner_is_told_once_when_the_graded_commits_ci_becomes_final(cohor
     assert github_api.ci_tell() == 1
     assert github_api.ci_tell() == 0
     (told,) = Notification.objects.filter(
-        enrollment__email="ada@example.com", kind=Notification.Kind.CI_FAILED
+        enrollment__email="ada@example.com", kind=Notification.Kind.CI_FAILED, channel="email"
     )
     assert told.subject == "p0"
     assert told.payload["status"] == "failure"
@@ -199,7 +199,7 @@ def test_the_learner_is_told_once_when_the_graded_commits_ci_becomes_final(cohor
     check_run("acme/p0-ada-l", A, conclusion="success", at=CUTOFF + timedelta(minutes=30))
     assert github_api.ci_tell() == 1
     assert github_api.ci_tell() == 0
-    assert Notification.objects.filter(kind=Notification.Kind.CI_PASSED).count() == 1
+    assert Notification.objects.filter(channel="email", kind=Notification.Kind.CI_PASSED).count() == 1
 
 
 def test_an_ungraded_submissions_ci_is_not_told(cohort):
@@ -222,7 +222,7 @@ def test_a_ci_error_is_told_as_a_failure_naming_the_error(cohort):
     calendar_event_fire(cohort_id=cohort.pk, key="close:p0", now=CUTOFF + SECOND)
     assert graded("ada@example.com").ci_status == CIStatus.ERROR
     assert github_api.ci_tell() == 1
-    (told,) = Notification.objects.filter(kind=Notification.Kind.CI_FAILED)
+    (told,) = Notification.objects.filter(channel="email", kind=Notification.Kind.CI_FAILED)
     assert told.payload["status"] == "error"
 
 

@@ -58,7 +58,7 @@ def test_provisioning_creates_the_private_repository_adds_the_learner_and_tells_
     assert ada.collaborator_added
     assert result["ready"] == [ada.pk]
     # and she is told where it is
-    (told,) = Notification.objects.filter(kind=Notification.Kind.REPOSITORY_READY)
+    (told,) = Notification.objects.filter(channel="email", kind=Notification.Kind.REPOSITORY_READY)
     assert told.enrollment.email == "ada@example.com"
     assert told.subject == "p0"
     assert told.payload["url"] == "https://github.example/acme/p0-ada-l"
@@ -81,7 +81,7 @@ def test_a_rerun_creates_nothing_twice_and_tells_the_learner_once(opened, fake_g
     github_api.provision(repository_ids=[row("ada@example.com").pk])
     # then GitHub is asked nothing more, and one notification stands
     assert len(fake_github.requests) == before
-    assert Notification.objects.filter(kind=Notification.Kind.REPOSITORY_READY).count() == 1
+    assert Notification.objects.filter(channel="email", kind=Notification.Kind.REPOSITORY_READY).count() == 1
 
 
 def test_an_existing_repository_is_adopted_not_duplicated(opened, fake_github):

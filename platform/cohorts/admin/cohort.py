@@ -49,12 +49,13 @@ def transitions_read(cohort: Cohort, events: Sequence[CohortEvent]) -> dict[int,
 
 
 def notifications_read(cohort: Cohort, events: Sequence[CohortEvent]) -> dict[int, str]:
-    """Effect reader (one query): how many notifications each event wrote (kind, topic, its instant)."""
+    """Effect reader (one query): how many learners each event notified (kind, topic, its instant), on
+    however many channels each."""
     counts = {
         (row["kind"], row["subject"], row["effective_at"]): row["n"]
         for row in Notification.objects.filter(enrollment__cohort=cohort)
         .values("kind", "subject", "effective_at")
-        .annotate(n=Count("pk"))
+        .annotate(n=Count("enrollment", distinct=True))
         .order_by()
     }
     out = {}

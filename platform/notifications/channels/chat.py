@@ -97,9 +97,11 @@ class ChatChannel(Channel):
     def __init__(self) -> None:
         self.session = make_session(user_agent="Nexus chat notifications", timeout=self.timeout)
 
-    def send_batch(self, rows: Sequence[Notification]) -> list[Result]:
+    def send_batch(self, rows: Sequence[Notification]) -> Iterator[Result]:
+        """Each row's Result as soon as its post is answered (the caller records it before the next
+        post: channels/base.py); the session is closed when the batch ends or the caller stops."""
         try:
-            return list(self.send_each(rows))
+            yield from self.send_each(rows)
         finally:
             self.close()
 

@@ -1,11 +1,12 @@
-"""The email channel: one SMTP connection per batch, a plain-text and an HTML part per message."""
+"""The email channel: one SMTP connection per batch, a plain-text and an HTML part per message, each
+message's result reported as soon as the server accepted it."""
 
 from __future__ import annotations
 
 import hashlib
 import smtplib
 import socket
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
@@ -71,35 +72,38 @@ class EmailChannel(Channel):
 
     name = "email"
 
-    def send_batch(self, rows: Sequence[Notification]) -> list[Result]:
-        results: list[Result] = []
-        rendered = {row.pk: render(row) for row in rows}
+    def send_batch(self, rows: Sequence[Notification]) -> Iterator[Result]:
         connection = get_connection(fail_silently=False)
         try:
             connection.open()
         except Exception as exc:  # noqa: BLE001 - every row of the batch gets the connection's error
-            return [self._result(row, rendered[row.pk], exc) for row in rows]
+            for row in rows:
+                yield Result(row.pk, classify(exc), describe(exc)[:2000])
+            return
         try:
             for index, row in enumerate(rows):
-                message = self._message(row, rendered[row.pk], connection)
+                try:
+                    text = render(row)
+                except Exception as exc:  # noqa: BLE001 - a broken template fails its row, not the batch
+                    yield Result(row.pk, Outcome.FAILED, f"cannot render: {type(exc).__name__}: {exc}"[:2000])
+                    continue
+                message = self._message(row, text, connection)
                 try:
                     connection.send_messages([message])
                 except Exception as exc:  # noqa: BLE001 - one row's error is that row's result
-                    results.append(self._result(row, rendered[row.pk], exc))
+                    yield self._result(row, text, exc)
                     if connection_lost(exc):
                         # The connection is gone: the rest of the batch waits for the next attempt.
-                        rest = rows[index + 1 :]
-                        results += [self._result(r, rendered[r.pk], exc) for r in rest]
-                        break
+                        for rest in rows[index + 1 :]:
+                            yield Result(rest.pk, classify(exc), describe(exc)[:2000])
+                        return
                 else:
-                    text = rendered[row.pk]
-                    results.append(Result(row.pk, Outcome.SENT, "", text.subject, text.text))
+                    yield Result(row.pk, Outcome.SENT, "", text.subject, text.text)
         finally:
             try:
                 connection.close()
             except Exception:  # noqa: BLE001, S110 - closing a broken connection must not lose the results
                 pass
-        return results
 
     @staticmethod
     def _result(row: Notification, text, exc: BaseException) -> Result:

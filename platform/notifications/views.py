@@ -1,0 +1,74 @@
+"""The learner's in-app feed (an entry point): their notifications, newest first, and marking them read."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseRedirect
+from django.shortcuts import render as render_page
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from notifications.models import Notification
+from notifications.render import learner_zone_name, render
+from notifications.selectors import feed_rows, feed_unread_count
+from notifications.services import feed_mark_read
+from programs.relative import resolve_zone
+
+PAGE = 50
+logger = logging.getLogger("nexus.notifications")
+
+
+@dataclass(frozen=True)
+class Entry:
+    id: int
+    subject: str
+    text: str
+    when: str
+    unread: bool
+
+
+def _entry(row: Notification) -> Entry:
+    try:
+        shown = render(row)
+        subject, text = shown.subject, shown.text
+    except Exception:  # a template staff broke must not take the learner's feed down with it
+        logger.exception("cannot render notification %s for the feed", row.pk)
+        subject, text = row.rendered_subject or row.get_kind_display(), row.rendered_body
+    zone = learner_zone_name(row)
+    local = row.created_at.astimezone(resolve_zone(zone))
+    return Entry(
+        id=row.pk,
+        subject=subject,
+        text=text,
+        when=f"{local:%a %d %b %Y %H:%M} {local.tzname()} ({zone})",
+        unread=row.read_at is None,
+    )
+
+
+@login_required
+@require_GET
+def feed(request: HttpRequest) -> HttpResponse:
+    rows = list(feed_rows(user_id=request.user.pk)[:PAGE])
+    context = {"entries": [_entry(row) for row in rows], "unread": feed_unread_count(user_id=request.user.pk)}
+    return render_page(request, "notifications/feed/feed.html", context)
+
+
+@login_required
+@require_POST
+def mark_read(request: HttpRequest) -> HttpResponse:
+    """POST id=<n> marks that one read; no id marks them all. Another learner's id is a 404."""
+    raw = request.POST.get("id", "").strip()
+    if not raw:
+        feed_mark_read(user_id=request.user.pk)
+        return HttpResponseRedirect(reverse("feed"))
+    try:
+        pk = int(raw)
+    except ValueError:
+        return HttpResponseBadRequest("id: not a notification number.", content_type="text/plain")
+    if not feed_rows(user_id=request.user.pk).filter(pk=pk).exists():
+        return HttpResponse("No such notification in your feed.", status=404, content_type="text/plain")
+    feed_mark_read(user_id=request.user.pk, ids=[pk])
+    return HttpResponseRedirect(reverse("feed"))
