@@ -255,6 +255,8 @@ NEXUS_NOTIFY_HOURLY_CAP = env_int("NEXUS_NOTIFY_HOURLY_CAP", 10)
 NEXUS_DIGEST_LOCAL_HOUR = env_int("NEXUS_DIGEST_LOCAL_HOUR", 18)
 # The site's public address: absolute links in emails (the one-click unsubscribe URL) start with it.
 NEXUS_PUBLIC_URL = os.environ.get("NEXUS_PUBLIC_URL", "") or "http://127.0.0.1:8000"
+# Days the sign-in link in each email (it opens the learner's feed; their accounts have no password) works.
+NEXUS_FEED_LINK_DAYS = env_int("NEXUS_FEED_LINK_DAYS", 30)
 
 # --- outbound HTTP (chat webhooks, GitHub): core.http.check_public_url ---------------------------------
 # Production: https only, and never an address inside our network. dev.py and test.py relax both so

@@ -12,5 +12,6 @@ class NotificationsConfig(AppConfig):
             digests,  # noqa: F401 - adds a digest's list of held messages to its context
             effects,  # noqa: F401 - registers the notification effects
             receivers,  # noqa: F401 - connects to the cohorts' signals
+            signin,  # noqa: F401 - adds the sign-in link to the learner's feed to each email
             unsubscribe,  # noqa: F401 - adds the unsubscribe link to each email's context
         )

@@ -141,6 +141,10 @@ class QuietHours(models.Model):
         default=list, blank=True, help_text="The kinds held during quiet hours; empty: every kind."
     )
 
+    class Meta:
+        verbose_name = "quiet hours"
+        verbose_name_plural = "quiet hours"
+
     def __str__(self) -> str:
         return f"{self.enrollment.email}: quiet {self.start:%H:%M}-{self.end:%H:%M}"
 

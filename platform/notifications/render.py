@@ -23,7 +23,7 @@ Template context (what a template and an override may use): title, cohort, email
 zone (the zone's name), when (effective_at in the learner's zone, named), due (a reminder's due),
 offset (a reminder's "1 day before"), rehearsal (bool), new_due / new_cutoff (extension_granted),
 changes (date_changed: list of {what, old, new} as local text), repository, sha, short_sha, url, status
-(CI, repository_ready), unsubscribe_url ("" until the unsubscribe link is set by `extra_context`).
+(CI, repository_ready), unsubscribe_url and feed_url ("" unless set by `extra_context`: email only).
 """
 
 from __future__ import annotations
@@ -192,6 +192,7 @@ def build_context(row: Notification) -> dict:
         "url": payload.get("url", ""),
         "status": payload.get("status", ""),
         "unsubscribe_url": "",
+        "feed_url": "",
         # For the built-in subjects: times without the year, a date_changed's due.
         "_when_short": _short(row.effective_at, zone_name),
         "_due_short": _short(due_at, zone_name),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseRedirect
 from django.shortcuts import render as render_page
@@ -15,6 +16,7 @@ from notifications.models import Notification
 from notifications.render import learner_zone_name, render
 from notifications.selectors import feed_rows, feed_unread_count
 from notifications.services import feed_mark_read
+from notifications.signin import BadLink, read_token
 from programs.relative import resolve_zone
 
 PAGE = 50
@@ -71,4 +73,15 @@ def mark_read(request: HttpRequest) -> HttpResponse:
     if not feed_rows(user_id=request.user.pk).filter(pk=pk).exists():
         return HttpResponse("No such notification in your feed.", status=404, content_type="text/plain")
     feed_mark_read(user_id=request.user.pk, ids=[pk])
+    return HttpResponseRedirect(reverse("feed"))
+
+
+@require_GET
+def signin(request: HttpRequest, token: str) -> HttpResponse:
+    """The link in every email: signs the learner in (accounts have no password) and opens their feed."""
+    try:
+        user = read_token(token)
+    except BadLink as exc:
+        return render_page(request, "notifications/feed/link_invalid.html", {"reason": str(exc)}, status=400)
+    login(request, user, backend="django.contrib.auth.backends.ModelBackend")
     return HttpResponseRedirect(reverse("feed"))

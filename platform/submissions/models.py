@@ -121,6 +121,7 @@ class LearnerRepository(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name_plural = "learner repositories"
         ordering = ["project", "full_name"]
         constraints = [
             models.UniqueConstraint(fields=["enrollment", "project"], name="repository_unique_learner"),
@@ -144,6 +145,7 @@ class Push(models.Model):
     delivery_id = models.CharField(max_length=64, unique=True, help_text="GitHub's X-GitHub-Delivery.")
 
     class Meta:
+        verbose_name_plural = "pushes"
         ordering = ["repository", "branch", "received_at"]
         indexes = [models.Index(fields=["repository", "branch", "received_at"], name="push_head_idx")]
 
