@@ -347,6 +347,8 @@ def main(argv: list[str] | None = None) -> int:
     env = dict(os.environ)
     env.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.dev")
     env["PYTHONUNBUFFERED"] = "1"
+    # Links in the emails (feed sign-in, unsubscribe) point at this run's web server.
+    env.setdefault("NEXUS_PUBLIC_URL", f"http://127.0.0.1:{args.web_port}")
     redis_server = None
     if not env.get("REDIS_URL"):
         try:

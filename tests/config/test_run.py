@@ -163,6 +163,10 @@ def test_make_run_serves_admin_and_flower_and_ctrl_c_stops_everything(tmp_path):
         assert "web    | " in output
         worker_log = tmp_path / "log" / "worker.log"
         wait_for(lambda: "Connected to redis://" in worker_log.read_text(), "the worker's log file", log)
+        # and the links the worker puts in emails (feed sign-in, unsubscribe) point at this run's web port
+        worker = wait_for(lambda: program_pid(proc.pid, "worker"), "the worker process", log)
+        environ = Path(f"/proc/{worker}/environ").read_bytes().split(b"\0")
+        assert f"NEXUS_PUBLIC_URL=http://127.0.0.1:{web}".encode() in environ
     finally:
         # when Ctrl-C reaches the foreground process group
         # then nothing it started is left
