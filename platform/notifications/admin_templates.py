@@ -70,7 +70,7 @@ class TemplateOverrideAdmin(admin.ModelAdmin):
                 "description": (
                     "Variables: title, cohort, email, when, due, offset, zone, rehearsal, new_due, new_cutoff, "
                     "changes (each: what, old, new), repository, sha, short_sha, url, status, "
-                    "unsubscribe_url. Times are already in the learner's zone, with the zone named. A variable "
+                    "unsubscribe_url, feed_url (email). Times are already in the learner's zone, with the zone named. A variable "
                     "that does not exist is an error (use {% if name %} for optional ones); a subject is "
                     "one line, and a rehearsal cohort's gets '[Rehearsal] ' in front."
                 ),
