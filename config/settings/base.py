@@ -242,6 +242,7 @@ NEXUS_EMAIL_DOMAIN = (
 NEXUS_NOTIFY_BATCH = env_int("NEXUS_NOTIFY_BATCH", 200)
 NEXUS_NOTIFY_LEASE = env_int("NEXUS_NOTIFY_LEASE", 300)
 NEXUS_NOTIFY_RETRY_BASE = env_int("NEXUS_NOTIFY_RETRY_BASE", 60)
+NEXUS_NOTIFY_RETRY_JITTER = float(os.environ.get("NEXUS_NOTIFY_RETRY_JITTER", "") or 0.25)
 NEXUS_NOTIFY_MAX_ATTEMPTS = env_int("NEXUS_NOTIFY_MAX_ATTEMPTS", 8)
 # The periodic sweep leaves rows younger than this (s) to the delivery their effect enqueued after
 # commit (chunks on the notifications queue), so it never competes with the fast path.

@@ -1,6 +1,7 @@
 """The outbox: effects write rows (the unique key makes a repeat a no-op); senders claim and deliver them."""
 
 import json
+import random
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -255,7 +256,10 @@ def _channel(name: str) -> Sender | None:
 
 
 def _backoff(attempts: int) -> timedelta:
-    return timedelta(seconds=settings.NEXUS_NOTIFY_RETRY_BASE * 2 ** max(attempts - 1, 0))
+    """Doubling from NEXUS_NOTIFY_RETRY_BASE, plus up to NEXUS_NOTIFY_RETRY_JITTER of it at random, so rows
+    that failed together (a server that was down) do not all come back in the same second."""
+    delay = settings.NEXUS_NOTIFY_RETRY_BASE * 2 ** max(attempts - 1, 0)
+    return timedelta(seconds=delay * (1 + random.uniform(0, settings.NEXUS_NOTIFY_RETRY_JITTER)))  # noqa: S311
 
 
 @dataclass

@@ -107,7 +107,12 @@ def test_a_4xx_is_retried_later_and_then_delivered_once(make_cohort, smtp, setti
     assert ada.status == Status.PENDING
     assert ada.attempts == 1
     assert ada.last_error.startswith("ada@example.com: 451")
-    assert ada.not_before == PINNED_NOW + timedelta(seconds=settings.NEXUS_NOTIFY_RETRY_BASE)
+    backoff = timedelta(seconds=settings.NEXUS_NOTIFY_RETRY_BASE)
+    assert (
+        PINNED_NOW + backoff
+        <= ada.not_before
+        <= PINNED_NOW + backoff * (1 + settings.NEXUS_NOTIFY_RETRY_JITTER)
+    )
     # and a sweep before then leaves it alone
     assert outbox_sweep().sent == 0
     # and one after it delivers it, once
@@ -200,3 +205,20 @@ def test_a_redelivered_chunk_takes_over_its_rows_from_its_dead_first_run(make_co
     # and a take-over never touches rows already sent
     assert outbox_claim(ids=ids, take_over=True) == []
     assert len(smtp.messages) == 2
+
+
+def test_rows_that_failed_together_come_back_spread_out(make_cohort, smtp, settings):
+    # given the server answers 451 to both learners (it is down for a moment)
+    smtp.refuse["ada@example.com"] = ["451 4.3.0 Try later"]
+    smtp.refuse["bob@example.com"] = ["451 4.3.0 Try later"]
+    rows = unlock_week_0(make_cohort())
+
+    # when the sweep delivers
+    assert outbox_sweep().retry == 2
+
+    # then each waits its backoff plus a random share of it, so they do not return in the same instant
+    backoff = timedelta(seconds=settings.NEXUS_NOTIFY_RETRY_BASE)
+    ada, bob = (rows.get(enrollment__email=e).not_before for e in ("ada@example.com", "bob@example.com"))
+    for at in (ada, bob):
+        assert PINNED_NOW + backoff <= at <= PINNED_NOW + backoff * (1 + settings.NEXUS_NOTIFY_RETRY_JITTER)
+    assert ada != bob
