@@ -118,7 +118,10 @@ def test_killing_the_sender_mid_fan_out_costs_at_most_one_duplicate_and_loses_no
     stop = threading.Event()
 
     def sweeper():
-        while not stop.wait(1.0):
+        # time.sleep, not stop.wait(1.0): under libfaketime (CI's faketime pass) an Event.wait timeout
+        # never expires (its monotonic deadline is 900 days ahead of the kernel's clock).
+        while not stop.is_set():
+            time.sleep(1.0)
             app.send_task("nexus.notifications.sweep")
 
     threading.Thread(target=sweeper, daemon=True).start()

@@ -11,6 +11,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 HANG = "hang"  # a scripted answer: read the post, then say nothing until the test ends
 
 
+def pause(release: threading.Event, seconds: float) -> None:
+    """Wait `seconds`, or less if released. Not Event.wait(timeout): under libfaketime (CI's pass with the
+    clock 900 days ahead) its deadline is computed on the faked monotonic clock and the kernel waits on the
+    real one, so it never times out; time.sleep is faked consistently."""
+    end = time.monotonic() + seconds
+    while not release.is_set() and time.monotonic() < end:
+        time.sleep(0.01)
+
+
 @dataclass
 class Answer:
     status: int = 200
@@ -55,10 +64,10 @@ class ChatSink:
                     queued = sink.script.get(self.path) or []
                     answer = queued.pop(0) if queued else Answer()
                 if answer == HANG:
-                    sink.release.wait(10)
+                    pause(sink.release, 10)
                     return
                 if answer.delay:
-                    sink.release.wait(answer.delay)
+                    pause(sink.release, answer.delay)
                 data = answer.body.encode()
                 self.send_response(answer.status)
                 for name, value in answer.headers.items():
