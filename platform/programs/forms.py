@@ -31,6 +31,38 @@ def _words(text: str) -> list[str]:
     return [word for word in _SEPARATORS.split(text.strip().strip("[]")) if word.strip("'\"")]
 
 
+class CheckNamesField(forms.CharField):
+    """Check names typed one per line or comma-separated ('autograding, lint'), stored as a list."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("widget", forms.TextInput(attrs={"size": 40, "placeholder": "autograding"}))
+        super().__init__(**kwargs)
+
+    def prepare_value(self, value: Any) -> Any:
+        if isinstance(value, list | tuple):
+            return ", ".join(str(item) for item in value)
+        return "" if value is None else value
+
+    def to_python(self, value: Any) -> list[str]:
+        if isinstance(value, list):
+            return value
+        text = super().to_python(value) or ""
+        names = [name.strip() for name in re.split(r"[,\n]", text) if name.strip()]
+        for name in names:
+            if len(name) > 255:
+                raise ValidationError(
+                    f"A check name is at most 255 characters: {name[:40]!r}...", code="invalid"
+                )
+        return list(dict.fromkeys(names))
+
+
+# GitHub's rules: a login or organisation is alphanumerics and single hyphens (39 at most); a repository
+# name is letters, digits, '.', '_' and '-' (100 at most).
+_GITHUB_LOGIN = r"[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}"
+_GITHUB_REPOSITORY = re.compile(rf"{_GITHUB_LOGIN}/[A-Za-z0-9._-]{{1,100}}")
+
+
 class DurationListField(forms.CharField):
     """Reminder offsets typed as '1d, 1h' and stored as a list of canonical durations (['1d', '1h']).
 
@@ -207,6 +239,11 @@ class ProjectForm(_ProgramRowForm):
     reminders = DurationListField(
         empty=None, help_text="Before due, e.g. 1d, 1h; empty: the program's default reminders."
     )
+    required_checks = CheckNamesField(
+        label="Required checks",
+        help_text="Comma-separated check run, workflow or status names that must pass, e.g. autograding; "
+        "empty: every check of the commit counts.",
+    )
 
     class Meta:
         model = Project
@@ -222,10 +259,31 @@ class ProjectForm(_ProgramRowForm):
             "cutoff",
             "grace",
             "reminders",
+            "required_checks",
+            "template_repository",
+            "github_organization",
         )
+
+    def clean_template_repository(self) -> str:
+        value = (self.cleaned_data.get("template_repository") or "").strip()
+        if value.startswith("https://github.com/"):
+            value = value.removeprefix("https://github.com/").removesuffix(".git").strip("/")
+        if value and not _GITHUB_REPOSITORY.fullmatch(value):
+            raise ValidationError("Give the template as owner/name, e.g. acme/backend-template.")
+        return value
+
+    def clean_github_organization(self) -> str:
+        value = (self.cleaned_data.get("github_organization") or "").strip()
+        if value and not re.fullmatch(_GITHUB_LOGIN, value):
+            raise ValidationError("Not a GitHub organisation name (letters, digits and single hyphens).")
+        return value
 
     def clean(self) -> dict:
         data = super().clean()
+        if data.get("template_repository") and not data.get("github_organization"):
+            self.add_error(
+                "github_organization", "Learners' repositories need an organisation to be created in."
+            )
         program, unit = self._program(), data.get("unit")
         if program is not None and unit is not None and unit.program_id != program.pk:
             self.add_error("unit", f"'{unit}' is a unit of another program; choose one of '{program}'.")

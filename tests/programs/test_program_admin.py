@@ -467,3 +467,54 @@ def test_the_preview_warns_of_a_window_the_sample_dates_put_out_of_order(small_p
     ]
     assert demo.problem == "closes before it opens"
     assert "would be refused" in response.content.decode()
+
+
+def test_staff_set_a_projects_github_settings_on_its_page(make_cohort, admin_client):
+    project = make_cohort().program.projects.get(key="p0")
+    url = f"/admin/programs/project/{project.pk}/change/"
+    # when staff name the required checks, the template (pasted as a URL) and the organisation
+    response = admin_client.post(
+        url,
+        project_form(
+            project,
+            required_checks="autograding, lint\nautograding",
+            template_repository="https://github.com/acme/backend-template.git",
+            github_organization="acme-learners",
+        ),
+    )
+    # then they are stored as the services read them, and shown as typed
+    assert response.status_code == 302
+    project.refresh_from_db()
+    assert project.required_checks == ["autograding", "lint"]
+    assert project.template_repository == "acme/backend-template"
+    assert project.github_organization == "acme-learners"
+    assert 'name="required_checks" value="autograding, lint"' in admin_client.get(url).content.decode()
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "error"),
+    [
+        ({"template_repository": "not a repository"}, "template_repository", "owner/name"),
+        (
+            {"template_repository": "acme/t", "github_organization": "-acme"},
+            "github_organization",
+            "Not a GitHub",
+        ),
+        (
+            {"template_repository": "acme/t", "github_organization": ""},
+            "github_organization",
+            "need an organisation",
+        ),
+    ],
+)
+def test_bad_github_settings_are_form_errors_naming_the_field(
+    make_cohort, admin_client, changes, field, error
+):
+    project = make_cohort().program.projects.get(key="p0")
+    response = admin_client.post(
+        f"/admin/programs/project/{project.pk}/change/", project_form(project, **changes)
+    )
+    assert response.status_code == 200
+    assert error in str(response.context["adminform"].form.errors[field])
+    project.refresh_from_db()
+    assert (project.template_repository, project.github_organization) == ("", "")
