@@ -4,6 +4,8 @@ from celery import shared_task
 from django.conf import settings
 from django.db import OperationalError
 
+from tasks.github_api import ci_tell
+from webhooks.models import Delivery
 from webhooks.receiver import DRAIN_FLAG, redis_call
 from webhooks.services import delivery_claim, delivery_drain, delivery_process
 
@@ -28,6 +30,10 @@ def drain_deliveries() -> dict:
     # Best effort: with Redis failing, the rows are still drained (the flag then expires on its own).
     redis_call("the drain flag", lambda r: r.delete(DRAIN_FLAG))
     counts, more = delivery_drain(batch=settings.NEXUS_WEBHOOK_DRAIN_BATCH, budget=DRAIN_BUDGET)
+    if counts.get(Delivery.State.DONE) and (told := ci_tell()):
+        # A check that just finished may settle a graded commit's CI: tell its learner now, not at the
+        # next CI poll (minutes away). Cheap when nothing is untold: one query.
+        counts["told"] = told
     if more:
         # Still busy after the budget: hand over to a fresh task, well inside the time limits.
         drain_deliveries.apply_async()

@@ -15,6 +15,7 @@ from submissions.services import submission_create
 from tasks import github_api
 from webhooks.handlers import handle_check_run, handle_push
 from webhooks.models import Delivery
+from webhooks.tasks import drain_deliveries
 
 pytestmark = pytest.mark.django_db
 
@@ -279,3 +280,35 @@ def test_a_rehearsal_grades_by_the_real_instant_its_due_happens_at(make_cohort, 
     assert submission.submitted_at == real_due - SECOND
     assert submission.calendar_at == cohort.calendar_now(real_due - SECOND)
     assert submission.calendar_at < DUE
+
+
+def test_a_webhook_that_settles_the_graded_commits_ci_tells_the_learner_at_the_drain(cohort, pinned_now):
+    # given ada's graded commit, CI pending
+    push("acme/p0-ada-l", A, received_at=DUE - timedelta(hours=1), authored=DUE)
+    calendar_event_fire(cohort_id=cohort.pk, key="close:p0", now=CUTOFF + SECOND)
+    # when GitHub's check_run delivery for it is stored by the receiver and drained (no CI poll runs)
+    Delivery.objects.create(
+        delivery_id="check-run-after-cutoff",
+        event="check_run",
+        action="completed",
+        repository="acme/p0-ada-l",
+        received_at=pinned_now,
+        payload={
+            "action": "completed",
+            "check_run": {
+                "id": 77,
+                "name": "autograding",
+                "head_sha": A,
+                "status": "completed",
+                "conclusion": "success",
+                "completed_at": (CUTOFF + timedelta(minutes=5)).isoformat(),
+            },
+            "repository": {"full_name": "acme/p0-ada-l"},
+        },
+    )
+    result = drain_deliveries.run()
+    # then she is told at once that CI passed on her graded commit
+    assert result["told"] == 1
+    assert Notification.objects.filter(
+        enrollment__email="ada@example.com", kind=Notification.Kind.CI_PASSED, channel="email"
+    ).exists()
