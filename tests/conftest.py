@@ -199,3 +199,24 @@ def celery_beat_process(transactional_db: None, start_process: Callable[..., Pro
 @pytest.fixture
 def app():
     return celery_app
+
+
+@pytest.fixture
+def broker_down():
+    """Point the Celery app at a port where nothing listens (a real refused connection), then restore."""
+    from config.celery import app
+
+    names = ("broker_url", "broker_write_url", "broker_transport_options", "broker_connection_timeout")
+    saved = {name: app.conf[name] for name in names}
+    app._pool = None  # new connections (and producers) go to the URL set below; old ones are dropped
+    app.amqp._producer_pool = None
+    app.conf.update(
+        broker_url="redis://127.0.0.1:9/0",
+        broker_write_url="redis://127.0.0.1:9/0",
+        broker_transport_options={**saved["broker_transport_options"], "max_retries": 0},
+        broker_connection_timeout=1,
+    )
+    yield
+    app._pool = None
+    app.amqp._producer_pool = None
+    app.conf.update(saved)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 
 from submissions.models import CommitCheck, Push
+from tasks.enqueue import enqueue_or_leave_to_sweep
 from webhooks.models import Delivery, Hook
 from webhooks.receiver import rejection_counts
 from webhooks.services import delivery_requeue
@@ -71,10 +73,15 @@ class DeliveryAdmin(ReadOnly, admin.ModelAdmin):
     @admin.action(description="Process the selected deliveries again")
     def process_again(self, request: HttpRequest, queryset: QuerySet[Delivery]) -> None:
         ids = delivery_requeue(ids=list(queryset.values_list("pk", flat=True)))
-        for pk in ids:
-            process_delivery.delay_on_commit(pk)
+        # The first refusal stops the rest: the sweep takes them all the same.
+        published = all(enqueue_or_leave_to_sweep(process_delivery, pk) for pk in ids)
         skipped = queryset.count() - len(ids)
         message = f"{len(ids)} deliver{'y' if len(ids) == 1 else 'ies'} queued to be processed again."
+        if not published:
+            message += (
+                " The broker is unreachable right now, so the drain's periodic sweep (every "
+                f"{settings.NEXUS_WEBHOOK_SWEEP_EVERY} s) will process them once it is back."
+            )
         if skipped:
             message += f" {skipped} being processed right now: left alone."
         self.message_user(request, message, messages.SUCCESS if ids else messages.WARNING)

@@ -2,6 +2,7 @@
 
 from datetime import datetime
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -10,6 +11,7 @@ from django.utils.html import format_html
 from cohorts.models import Cohort
 from submissions.models import LearnerRepository, Submission, WindowTransition
 from submissions.repositories import repositories_retry
+from tasks.enqueue import enqueue_or_leave_to_sweep
 from tasks.github_api import provision
 
 
@@ -136,10 +138,14 @@ class LearnerRepositoryAdmin(ReadOnly, admin.ModelAdmin):
     @admin.action(description="Retry creating the selected repositories")
     def retry(self, request: HttpRequest, queryset: QuerySet[LearnerRepository]) -> None:
         ids = repositories_retry(repository_ids=list(queryset.values_list("pk", flat=True)))
-        if ids:
-            provision.delay_on_commit(ids)
+        published = enqueue_or_leave_to_sweep(provision, ids) if ids else True
         skipped = queryset.count() - len(ids)
         message = f"{len(ids)} repositor{'y' if len(ids) == 1 else 'ies'} queued to be created again."
+        if not published:
+            message += (
+                " The broker is unreachable right now, so the periodic provisioning (every "
+                f"{settings.NEXUS_GITHUB_PROVISION_EVERY} s) will create them once it is back."
+            )
         if skipped:
             message += f" {skipped} already ready: left alone."
         self.message_user(request, message, messages.SUCCESS if ids else messages.WARNING)
