@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+import hypothesis  # noqa: F401 - see below
 import pytest
 import redis as redis_lib
 import time_machine
@@ -19,6 +20,11 @@ from django.conf import settings
 from django.db import connection
 
 from config import BASE_DIR, embedded
+
+# Imported above, at collection, on purpose: hypothesis's pytest plugin otherwise imports it while printing
+# the summary, and after an e2e test's worker threads CPython 3.11.7 can fail that import's assertion
+# rewrite with "SystemError: AST constructor recursion depth mismatch" (seen running
+# tests/e2e/test_github_poll_worker.py on its own).
 from config.celery import app as celery_app
 
 CELERY = str(Path(sys.executable).parent / "celery")

@@ -31,32 +31,6 @@ def _words(text: str) -> list[str]:
     return [word for word in _SEPARATORS.split(text.strip().strip("[]")) if word.strip("'\"")]
 
 
-class CheckNamesField(forms.CharField):
-    """Check names typed one per line or comma-separated ('autograding, lint'), stored as a list."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("required", False)
-        kwargs.setdefault("widget", forms.TextInput(attrs={"size": 40, "placeholder": "autograding"}))
-        super().__init__(**kwargs)
-
-    def prepare_value(self, value: Any) -> Any:
-        if isinstance(value, list | tuple):
-            return ", ".join(str(item) for item in value)
-        return "" if value is None else value
-
-    def to_python(self, value: Any) -> list[str]:
-        if isinstance(value, list):
-            return value
-        text = super().to_python(value) or ""
-        names = [name.strip() for name in re.split(r"[,\n]", text) if name.strip()]
-        for name in names:
-            if len(name) > 255:
-                raise ValidationError(
-                    f"A check name is at most 255 characters: {name[:40]!r}...", code="invalid"
-                )
-        return list(dict.fromkeys(names))
-
-
 # GitHub's rules: a login or organisation is alphanumerics and single hyphens (39 at most); a repository
 # name is letters, digits, '.', '_' and '-' (100 at most).
 _GITHUB_LOGIN = r"[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}"
@@ -132,6 +106,24 @@ class NameListField(forms.CharField):
         if repeated:
             raise ValidationError(f"{', '.join(repeated)} is listed twice; give each anchor once.")
         return names
+
+
+class CheckNamesField(NameListField):
+    """Check names typed comma-separated or one per line ('autograding, lint'), stored as a list."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("widget", forms.TextInput(attrs={"size": 40, "placeholder": "autograding"}))
+        super().__init__(**kwargs)
+
+    def to_python(self, value: Any) -> list[str]:
+        if isinstance(value, list):
+            return value
+        text = forms.CharField.to_python(self, value) or ""
+        names = [name.strip() for name in re.split(r"[,\n]", text) if name.strip()]
+        for name in names:
+            if len(name) > 255:
+                raise ValidationError(f"A check name is at most 255 characters: {name[:40]!r}...")
+        return list(dict.fromkeys(names))
 
 
 class GraceField(forms.DurationField):

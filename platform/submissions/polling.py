@@ -109,34 +109,25 @@ def commit_answers_record(
             updated_at=_when(status.get("updated_at") or status.get("created_at"), received_at),
             received_at=received_at,
         )
-    for run in check_runs or []:
-        check_record(
-            repository=commit.repository,
-            sha=commit.sha,
-            source=Source.CHECK_RUN,
-            name=run.get("name") or str(run.get("id")),
-            external_id=str(run.get("id")),
-            state=normalize_state(
-                source=Source.CHECK_RUN, status=run.get("status", ""), conclusion=run.get("conclusion")
-            ),
-            conclusion=run.get("conclusion") or run.get("status") or "",
-            updated_at=_when(run.get("completed_at") or run.get("started_at"), received_at),
-            received_at=received_at,
-        )
-    for run in workflow_runs or []:
-        check_record(
-            repository=commit.repository,
-            sha=commit.sha,
-            source=Source.WORKFLOW_RUN,
-            name=run.get("name") or str(run.get("id")),
-            external_id=str(run.get("id")),
-            state=normalize_state(
-                source=Source.WORKFLOW_RUN, status=run.get("status", ""), conclusion=run.get("conclusion")
-            ),
-            conclusion=run.get("conclusion") or run.get("status") or "",
-            updated_at=_when(run.get("updated_at") or run.get("created_at"), received_at),
-            received_at=received_at,
-        )
+    # Check runs and workflow runs share a shape; each has its own timestamps.
+    for source, runs, stamps in (
+        (Source.CHECK_RUN, check_runs, ("completed_at", "started_at")),
+        (Source.WORKFLOW_RUN, workflow_runs, ("updated_at", "created_at")),
+    ):
+        for run in runs or []:
+            check_record(
+                repository=commit.repository,
+                sha=commit.sha,
+                source=source,
+                name=run.get("name") or str(run.get("id")),
+                external_id=str(run.get("id")),
+                state=normalize_state(
+                    source=source, status=run.get("status", ""), conclusion=run.get("conclusion")
+                ),
+                conclusion=run.get("conclusion") or run.get("status") or "",
+                updated_at=_when(run.get(stamps[0]) or run.get(stamps[1]), received_at),
+                received_at=received_at,
+            )
     statuses = [submission_ci_refresh(submission_id=pk) for pk in commit.submission_ids]
     return statuses[0] if statuses else CIStatus.NONE
 
