@@ -18,6 +18,7 @@ pytestmark = pytest.mark.e2e
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
+PASSWORD = "a long test password"
 # Debian's browser; no network, no updates, nothing downloaded (Selenium Manager is never asked).
 FLAGS = (
     "--headless",
@@ -75,6 +76,20 @@ def browser():
     driver.quit()
 
 
+def log_in(browser, url, path, password=PASSWORD):
+    """Log staff in and wait until the admin has answered: a `browser.get` right after the click would race
+    the login POST and land on the login page again (CI saw an empty list that way)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(f"{url}/admin/login/?next={path}")
+    browser.find_element(By.NAME, "username").send_keys("staff")
+    browser.find_element(By.NAME, "password").send_keys(password)
+    browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    WebDriverWait(browser, 30).until(lambda b: "/admin/login/" not in b.current_url)
+    assert browser.find_elements(By.ID, "user-tools"), f"not logged in: {browser.current_url}"
+
+
 def test_staff_move_an_event_in_local_time_and_beat_follows_in_utc(browser, live_server, transactional_db):
     from selenium.webdriver.common.by import By
 
@@ -88,10 +103,7 @@ def test_staff_move_an_event_in_local_time_and_beat_follows_in_utc(browser, live
 
     # When staff log in and open the cohort's calendar...
     calendar = f"/admin/cohorts/cohort/{cohort.pk}/calendar/"
-    browser.get(f"{live_server.url}/admin/login/?next={calendar}")
-    browser.find_element(By.NAME, "username").send_keys("staff")
-    browser.find_element(By.NAME, "password").send_keys("a long test password")
-    browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    log_in(browser, live_server.url, calendar)
     row = browser.find_element(By.ID, f"event-{event.pk}")
     assert "17:00:00 WAT" in row.find_element(By.CLASS_NAME, "local").text
 

@@ -13,7 +13,7 @@ from cohorts import services
 from core import clock
 from programs.services import program_load
 from submissions.models import CommitCheck, LearnerRepository
-from tests.e2e.test_admin_browser import PROGRAM, browser  # noqa: F401 - fixture
+from tests.e2e.test_admin_browser import PROGRAM, browser, log_in  # noqa: F401 - fixture
 from webhooks.models import Delivery
 
 pytestmark = pytest.mark.e2e
@@ -74,10 +74,7 @@ def test_the_github_admin_lists_fit_1400_px(browser, live_server, transactional_
             updated_at=now,
             received_at=now,
         )
-    browser.get(f"{live_server.url}/admin/login/?next=/admin/")
-    browser.find_element(By.NAME, "username").send_keys("staff")
-    browser.find_element(By.NAME, "password").send_keys("a long test password")
-    browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    log_in(browser, live_server.url, "/admin/")
     for page in PAGES:
         # when staff open the list in a 1,400 px window
         browser.get(live_server.url + page)

@@ -15,19 +15,10 @@ from notifications.models import Notification, TemplateOverride
 from notifications.overrides import overrides_changed
 from notifications.services import outbox_sweep
 from programs.services import program_load
-from tests.e2e.test_admin_browser import PROGRAM, browser  # noqa: F401 - the headless Chromium fixture
+from tests.e2e.test_admin_browser import PROGRAM, browser, log_in  # noqa: F401 - the headless Chromium fixture
 
 pytestmark = pytest.mark.e2e
 PASSWORD = "a long test password"
-
-
-def log_in(browser, url, path):  # noqa: F811 - the fixture's name
-    from selenium.webdriver.common.by import By
-
-    browser.get(f"{url}/admin/login/?next={path}")
-    browser.find_element(By.NAME, "username").send_keys("staff")
-    browser.find_element(By.NAME, "password").send_keys(PASSWORD)
-    browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
 
 
 def test_staff_read_the_rendered_email_of_a_learner(browser, live_server, transactional_db):  # noqa: F811
