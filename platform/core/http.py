@@ -11,6 +11,8 @@ from urllib.parse import urlsplit
 import requests
 from django.conf import settings
 from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 # (connect, read) seconds: a slow or silent peer never holds a worker past these.
 DEFAULT_TIMEOUT: tuple[float, float] = (3.05, 10.0)
@@ -28,20 +30,84 @@ class _TimeoutSession(requests.Session):
         return super().request(method, url, **kwargs)
 
 
+class _PublicPeer:
+    """Connection mixin: the address actually connected to must be public (unless private ones are allowed).
+
+    `check_public_url` resolves the host before a post, but the connection resolves it again: a DNS
+    answer that changes in between (rebinding, a short TTL) would reach an inside address the check never
+    saw. This looks at the socket's peer, after the connect and before a byte is sent.
+    """
+
+    host: str
+
+    def _new_conn(self):  # type: ignore[no-untyped-def]
+        sock = super()._new_conn()  # type: ignore[misc]
+        if getattr(settings, "NEXUS_HTTP_ALLOW_PRIVATE", False):
+            return sock
+        try:
+            peer = ipaddress.ip_address(sock.getpeername()[0])
+        except (OSError, ValueError) as exc:
+            sock.close()
+            raise UnsafeURL(f"cannot tell which address {self.host} connected to: {exc}") from exc
+        if not _public(peer):
+            sock.close()
+            raise UnsafeURL(
+                f"{self.host} connected to {peer}, a private, loopback or link-local address (its DNS answer "
+                "changed after the check); only public addresses are allowed."
+            )
+        return sock
+
+
+class _PublicHTTPConnection(_PublicPeer, HTTPConnection):
+    pass
+
+
+class _PublicHTTPSConnection(_PublicPeer, HTTPSConnection):
+    pass
+
+
+class _PublicHTTPConnectionPool(HTTPConnectionPool):
+    ConnectionCls = _PublicHTTPConnection
+
+
+class _PublicHTTPSConnectionPool(HTTPSConnectionPool):
+    ConnectionCls = _PublicHTTPSConnection
+
+
+class _PublicOnlyAdapter(HTTPAdapter):
+    """Connects only to public addresses (see _PublicPeer). Proxies from the environment are not used by
+    such a session (a proxy would be the peer, and the target unchecked)."""
+
+    def init_poolmanager(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": _PublicHTTPConnectionPool,
+            "https": _PublicHTTPSConnectionPool,
+        }
+
+
 def make_session(
     *,
     user_agent: str = "Nexus",
     pool: int = 10,
     timeout: tuple[float, float] = DEFAULT_TIMEOUT,
     headers: dict[str, str] | None = None,
+    public_only: bool = False,
 ) -> requests.Session:
     """One configured Session per client (chat webhooks, GitHub): pooled connections and a default timeout.
 
     Retries are the caller's: each client knows which answers are transient (and honours Retry-After);
     the transport itself never retries, so a POST is never repeated behind the caller's back.
+
+    `public_only` (URLs that staff or learners typed: chat webhooks) refuses, with UnsafeURL, a connection
+    whose peer address is not public, whatever DNS said at the time of `check_public_url`; such a session
+    ignores proxy settings from the environment.
     """
     session = _TimeoutSession(timeout)
-    adapter = HTTPAdapter(pool_connections=pool, pool_maxsize=pool, max_retries=0)
+    adapter_cls = _PublicOnlyAdapter if public_only else HTTPAdapter
+    adapter = adapter_cls(pool_connections=pool, pool_maxsize=pool, max_retries=0)
+    if public_only:
+        session.trust_env = False
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     session.headers["User-Agent"] = user_agent
@@ -100,8 +166,16 @@ def check_public_url(url: str, *, resolve: bool = True) -> None:
             raise UnsafeURL(f"The host {host!r} does not resolve: {exc}.") from exc
         addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
     for address in addresses:
-        if not address.is_global or address.is_multicast:
+        if not _public(address):
             raise UnsafeURL(
                 f"{host} resolves to {address}, a private, loopback or link-local address; "
                 "only public addresses are allowed."
             )
+
+
+def _public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """A globally routable unicast address (an IPv4-mapped IPv6 address is judged by its IPv4 part)."""
+    mapped = getattr(address, "ipv4_mapped", None)
+    if mapped is not None:
+        address = mapped
+    return address.is_global and not address.is_multicast

@@ -69,3 +69,40 @@ def test_a_silent_server_times_out_with_the_default_timeout():
     finally:
         release.set()
         server.shutdown()
+
+
+def test_a_public_only_session_refuses_a_private_peer_before_sending(settings):
+    # given a real server on loopback that counts the requests it gets
+    seen = []
+
+    class Counting(BaseHTTPRequestHandler):
+        def do_GET(self):
+            seen.append(self.path)
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Counting)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+    try:
+        # when a public-only session calls it under production's address rules
+        settings.NEXUS_HTTP_ALLOW_PRIVATE = False
+        with (
+            make_session(public_only=True) as session,
+            pytest.raises(UnsafeURL, match="connected to 127.0.0.1"),
+        ):
+            session.get(url)
+        # then nothing reached the server; an ordinary session, or dev's rules, get through
+        assert seen == []
+        with make_session() as session:
+            assert session.get(url).status_code == 204
+        settings.NEXUS_HTTP_ALLOW_PRIVATE = True
+        with make_session(public_only=True) as session:
+            assert session.get(url).status_code == 204
+        assert seen == ["/hook", "/hook"]
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -312,3 +312,37 @@ def test_a_stored_url_that_became_unsafe_fails_without_any_request(
     with time_machine.travel(PINNED_NOW + timedelta(days=1), tick=False):
         assert outbox_sweep().failed == 0
     assert chat_sink.posts == []
+
+
+def test_a_name_whose_dns_answer_changes_after_the_check_is_not_posted_to(
+    make_cohort, chat_sink, settings, monkeypatch
+):
+    # given a learner's webhook on a name that resolves to a public address when checked, then to
+    # loopback when the connection resolves it again (DNS rebinding; the resolver's answers are scripted,
+    # the server on loopback is real)
+    import socket
+
+    real = socket.getaddrinfo
+    answers = iter(("93.184.215.14", "127.0.0.1", "127.0.0.1", "127.0.0.1"))
+
+    def rebinding(host, port, *args, **kwargs):
+        if host != "hooks.rebind.example":
+            return real(host, port, *args, **kwargs)
+        return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (next(answers), int(port)))]
+
+    cohort = make_cohort(learners=("ada@example.com",))
+    url = chat_sink.url("/hooks/ada").replace("127.0.0.1", "hooks.rebind.example")
+    hook(cohort, "ada@example.com", url)
+    row = chat_row(cohort, "ada@example.com")
+    settings.NEXUS_HTTP_REQUIRE_HTTPS = False
+    settings.NEXUS_HTTP_ALLOW_PRIVATE = False
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+
+    # when it is delivered under production's address rules
+    assert deliver().failed == 1
+
+    # then the connection to loopback was dropped before a byte was sent, and the row failed saying why
+    row.refresh_from_db()
+    assert row.status == Status.FAILED
+    assert "hooks.rebind.example connected to 127.0.0.1" in row.last_error, row.last_error
+    assert chat_sink.posts == []

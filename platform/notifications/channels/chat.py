@@ -83,7 +83,9 @@ class ChatChannel(Channel):
     2xx: sent. 5xx, 408, timeouts, connection errors: try again later. 429: again later, not before its
     Retry-After. Any other answer (4xx, a redirect that could lead anywhere): failed, with the status and
     the start of the body. The URL is checked again right before each post, after DNS resolution: a
-    stored URL that became unsafe fails the row without any request.
+    stored URL that became unsafe fails the row without any request. The connection itself is refused
+    when the address it reached is not public (a DNS answer that changed after the check), before a byte
+    of the post is sent.
 
     A batch stays well inside its claim's lease, so no other sender reclaims (and posts again) rows still
     in hand: after a 429 the batch's other rows for that webhook wait as long, after a timeout or a
@@ -95,7 +97,9 @@ class ChatChannel(Channel):
     timeout: tuple[float, float] = DEFAULT_TIMEOUT
 
     def __init__(self) -> None:
-        self.session = make_session(user_agent="Nexus chat notifications", timeout=self.timeout)
+        self.session = make_session(
+            user_agent="Nexus chat notifications", timeout=self.timeout, public_only=True
+        )
 
     def send_batch(self, rows: Sequence[Notification]) -> Iterator[Result]:
         """Each row's Result as soon as its post is answered (the caller records it before the next
@@ -162,6 +166,8 @@ class ChatChannel(Channel):
             response = self.session.post(url, json=payload(rendered), allow_redirects=False, stream=True)
         except PERMANENT_ERRORS as exc:
             return self._result(row, rendered, Outcome.FAILED, f"{type(exc).__name__}: {exc}"), False
+        except UnsafeURL as exc:  # the connection reached a non-public address (DNS changed after the check)
+            return self._result(row, rendered, Outcome.FAILED, f"chat webhook URL refused: {exc}"), False
         except requests.RequestException as exc:  # timeouts, refused or dropped connections, DNS
             return self._result(row, rendered, Outcome.RETRY, f"{type(exc).__name__}: {exc}"), True
         return self._answered(row, rendered, response), False
