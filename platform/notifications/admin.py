@@ -175,7 +175,7 @@ class QuietHoursForm(forms.ModelForm):
 
     class Meta:
         model = QuietHours
-        fields = ("enrollment", "start", "end", "kinds")
+        fields = ("enrollment", "enabled", "start", "end", "kinds")
         help_texts = {
             "start": "Local time in the learner's zone (their own, else their cohort's).",
             "end": "Held emails and chat messages go out at this local time; may be past midnight.",
@@ -198,7 +198,7 @@ class QuietHoursAdmin(admin.ModelAdmin):
     """A learner's own quiet hours; without a row, reminders wait out 22:00-07:00 in their local time."""
 
     form = QuietHoursForm
-    list_display = ("learner", "cohort", "hours", "zone", "held_kinds")
+    list_display = ("learner", "cohort", "enabled", "hours", "zone", "held_kinds")
     list_filter = (("enrollment__cohort", admin.RelatedOnlyFieldListFilter),)
     list_select_related = ("enrollment__cohort",)
     search_fields = ("enrollment__email",)
@@ -209,7 +209,11 @@ class QuietHoursAdmin(admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: QuietHours, form, change: bool) -> None:
         saved = quiet_hours_set(
-            enrollment_id=obj.enrollment_id, start=obj.start, end=obj.end, kinds=form.cleaned_data["kinds"]
+            enrollment_id=obj.enrollment_id,
+            start=obj.start,
+            end=obj.end,
+            kinds=form.cleaned_data["kinds"],
+            enabled=obj.enabled,
         )
         obj.pk = saved.pk
 

@@ -135,6 +135,9 @@ class QuietHours(models.Model):
     """A learner's quiet hours, in their local time; no row means the default (22:00-07:00, reminders)."""
 
     enrollment = models.OneToOneField(Enrollment, on_delete=models.CASCADE, related_name="quiet_hours")
+    enabled = models.BooleanField(
+        default=True, help_text="Off: nothing is held at night for this learner (their own choice)."
+    )
     start = models.TimeField(default=time(22, 0))
     end = models.TimeField(default=time(7, 0))
     kinds = models.JSONField(
@@ -146,6 +149,8 @@ class QuietHours(models.Model):
         verbose_name_plural = "quiet hours"
 
     def __str__(self) -> str:
+        if not self.enabled:
+            return f"{self.enrollment.email}: no quiet hours"
         return f"{self.enrollment.email}: quiet {self.start:%H:%M}-{self.end:%H:%M}"
 
 

@@ -94,9 +94,11 @@ def _quiet_until(*, kind: str, enrollment_ids: Sequence[int], now: datetime) -> 
     ends: dict[tuple, datetime | None] = {}  # learners share a few zones and quiet hours: compute each once
     for chunk in _chunks(enrollment_ids):
         wanted = set(chunk)
-        for eid, own_zone, cohort_zone, speed, start, end, kinds in _learners(chunk):
+        for eid, own_zone, cohort_zone, speed, enabled, start, end, kinds in _learners(chunk):
             if eid not in wanted or speed != 1:
                 continue  # not asked about; or a rehearsal, whose calendar runs faster than any night
+            if enabled is False:
+                continue  # the learner turned quiet hours off
             if start is None:  # no row: the default
                 start, end, kinds = DEFAULT_QUIET_START, DEFAULT_QUIET_END, DEFAULT_QUIET_KINDS
             if kinds and kind not in kinds:
@@ -121,6 +123,7 @@ def _learners(ids: Sequence[int]) -> list[tuple]:
             "timezone",
             "cohort__timezone",
             "cohort__speed",
+            "quiet_hours__enabled",
             "quiet_hours__start",
             "quiet_hours__end",
             "quiet_hours__kinds",

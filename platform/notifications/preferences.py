@@ -24,12 +24,15 @@ def preference_set(*, enrollment_id: int, kind: str, channel: str, mode: str) ->
 
 
 @transaction.atomic
-def quiet_hours_set(*, enrollment_id: int, start: time, end: time, kinds: list[str]) -> QuietHours:
-    """Set a learner's quiet hours (local time; kinds empty: every kind). Start and end must differ."""
+def quiet_hours_set(
+    *, enrollment_id: int, start: time, end: time, kinds: list[str], enabled: bool = True
+) -> QuietHours:
+    """Set a learner's quiet hours (local time; kinds empty: every kind; not enabled: none at all). Start
+    and end must differ. Rows already held keep the time they were held until."""
     quiet, _ = QuietHours.objects.select_for_update().get_or_create(
-        enrollment_id=enrollment_id, defaults={"start": start, "end": end, "kinds": kinds}
+        enrollment_id=enrollment_id, defaults={"start": start, "end": end, "kinds": kinds, "enabled": enabled}
     )
-    quiet.start, quiet.end, quiet.kinds = start, end, list(kinds)
+    quiet.start, quiet.end, quiet.kinds, quiet.enabled = start, end, list(kinds), enabled
     validate_quiet_hours(start=start, end=end, kinds=quiet.kinds)
     quiet.full_clean()
     quiet.save()

@@ -5,14 +5,17 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseRedirect
 from django.shortcuts import render as render_page
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from cohorts.models import Enrollment
 from notifications.models import Notification
+from notifications.preferences_forms import PreferencesForm
 from notifications.render import learner_zone_name, render
 from notifications.selectors import feed_rows, feed_unread_count
 from notifications.services import feed_mark_read
@@ -85,3 +88,45 @@ def signin(request: HttpRequest, token: str) -> HttpResponse:
         return render_page(request, "notifications/feed/link_invalid.html", {"reason": str(exc)}, status=400)
     login(request, user, backend="django.contrib.auth.backends.ModelBackend")
     return HttpResponseRedirect(reverse("feed"))
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def preferences(request: HttpRequest) -> HttpResponse:
+    """Each of the learner's enrollments (usually one): how each kind reaches them, quiet hours, digest.
+
+    A POST carries one enrollment's form (its id in `enrollment`); another learner's id is a 404.
+    """
+    enrollments = list(
+        Enrollment.objects.filter(user_id=request.user.pk)
+        .select_related("cohort")
+        .order_by("-cohort__start_date")
+    )
+    if not enrollments:
+        return render_page(request, "notifications/feed/preferences.html", {"forms": []})
+    chosen = None
+    if request.method == "POST":
+        raw = request.POST.get("enrollment", "")
+        chosen = next((e for e in enrollments if str(e.pk) == raw), None)
+        if chosen is None:
+            return HttpResponse("No such enrollment of yours.", status=404, content_type="text/plain")
+    forms = []
+    for enrollment in enrollments:
+        bound = enrollment == chosen
+        form = PreferencesForm(
+            request.POST if bound else None, enrollment=enrollment, prefix=f"e{enrollment.pk}"
+        )
+        if bound and form.is_valid():
+            changed = form.save()
+            messages.success(
+                request,
+                f"Saved: {changed} setting(s) changed for {enrollment.cohort.name}. "
+                "They apply to messages from now on."
+                if changed
+                else "Nothing changed.",
+            )
+            return HttpResponseRedirect(reverse("feed-preferences"))
+        zone = enrollment.timezone or enrollment.cohort.timezone
+        forms.append({"enrollment": enrollment, "form": form, "zone": zone})
+    status = 400 if chosen is not None else 200
+    return render_page(request, "notifications/feed/preferences.html", {"forms": forms}, status=status)

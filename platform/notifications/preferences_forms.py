@@ -1,0 +1,128 @@
+"""The form learners use on /feed/preferences/: how each kind reaches them on each channel, their quiet
+hours, and the daily digest. Staff set the same rows in the admin (Preferences, Quiet hours)."""
+
+from __future__ import annotations
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from cohorts.models import Enrollment
+from notifications.models import Channel, Notification, Preference, QuietHours
+from notifications.policy import DEFAULT_QUIET_END, DEFAULT_QUIET_KINDS, DEFAULT_QUIET_START
+from notifications.preferences import preference_set, quiet_hours_set, validate_quiet_hours
+
+Kind = Notification.Kind
+Mode = Preference.Mode
+# What a learner chooses per kind: every kind but the digest itself (it has its own on/off).
+KINDS = [(value, label) for value, label in Kind.choices if value != Kind.DIGEST]
+# The feed shows a message or it does not: "in the daily digest" means nothing there.
+MODES = {
+    Channel.EMAIL: Mode.choices,
+    Channel.CHAT: Mode.choices,
+    Channel.INAPP: [(Mode.IMMEDIATELY, "Shown"), (Mode.OFF, "Off")],
+}
+CHANNEL_LABELS = {Channel.EMAIL: "Email", Channel.INAPP: "In-app feed", Channel.CHAT: "Chat"}
+
+
+def channels_of(enrollment: Enrollment) -> list[str]:
+    """The channels this learner can be reached on: chat only with a webhook of their own."""
+    channels = [Channel.EMAIL, Channel.INAPP]
+    if enrollment.chat_webhook_url:
+        channels.append(Channel.CHAT)
+    return channels
+
+
+def field_name(kind: str, channel: str) -> str:
+    return f"{kind}__{channel}"
+
+
+class PreferencesForm(forms.Form):
+    """One learner's (one enrollment's) choices; `save()` writes only what changed."""
+
+    digest = forms.ChoiceField(
+        label="Daily digest email",
+        choices=[(Mode.IMMEDIATELY, "On: one email at 18:00 with what was held"), (Mode.OFF, "Off")],
+    )
+    quiet_on = forms.BooleanField(label="Keep quiet hours", required=False)
+    quiet_start = forms.TimeField(label="Quiet hours from", widget=forms.TimeInput(format="%H:%M"))
+    quiet_end = forms.TimeField(label="until", widget=forms.TimeInput(format="%H:%M"))
+    quiet_kinds = forms.MultipleChoiceField(
+        label="Held during quiet hours",
+        choices=KINDS,
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+    )
+
+    def __init__(self, *args, enrollment: Enrollment, **kwargs) -> None:
+        self.enrollment = enrollment
+        self.channels = channels_of(enrollment)
+        saved = {(p.kind, p.channel): p.mode for p in Preference.objects.filter(enrollment=enrollment)}
+        quiet = QuietHours.objects.filter(enrollment=enrollment).first()
+        initial = {
+            "digest": saved.get((Kind.DIGEST, Channel.EMAIL), Mode.IMMEDIATELY),
+            "quiet_on": quiet.enabled if quiet else True,
+            "quiet_start": quiet.start if quiet else DEFAULT_QUIET_START,
+            "quiet_end": quiet.end if quiet else DEFAULT_QUIET_END,
+            # A row with no kinds (set by staff) holds every kind: shown as every box checked.
+            "quiet_kinds": (quiet.kinds or [k for k, _ in KINDS]) if quiet else list(DEFAULT_QUIET_KINDS),
+        }
+        for kind, _ in KINDS:
+            for channel in self.channels:
+                initial[field_name(kind, channel)] = saved.get((kind, channel), Mode.IMMEDIATELY)
+        super().__init__(*args, initial=initial, **kwargs)
+        for kind, label in KINDS:
+            for channel in self.channels:
+                name = f"{label} by {CHANNEL_LABELS[channel].lower()}"
+                self.fields[field_name(kind, channel)] = forms.ChoiceField(
+                    label=name, choices=MODES[channel], widget=forms.Select(attrs={"aria-label": name})
+                )
+        self.order_fields([field_name(k, c) for k, _ in KINDS for c in self.channels])
+
+    def rows(self) -> list[tuple[str, list[forms.BoundField]]]:
+        """The grid the page shows: a row per kind, a select per channel."""
+        return [(label, [self[field_name(kind, c)] for c in self.channels]) for kind, label in KINDS]
+
+    def channel_labels(self) -> list[str]:
+        return [CHANNEL_LABELS[c] for c in self.channels]
+
+    def clean(self) -> dict:
+        data = super().clean()
+        start, end = data.get("quiet_start"), data.get("quiet_end")
+        if start is not None and end is not None:
+            try:
+                validate_quiet_hours(start=start, end=end, kinds=data.get("quiet_kinds") or [])
+            except ValidationError as exc:
+                for field, errors in exc.message_dict.items():
+                    self.add_error("quiet_end" if field == "end" else "quiet_kinds", errors)
+        if data.get("quiet_on") and "quiet_kinds" in data and not data["quiet_kinds"]:
+            self.add_error(
+                "quiet_kinds", "Tick the kinds quiet hours hold back, or untick \u201cKeep quiet hours\u201d."
+            )
+        return data
+
+    def save(self) -> int:
+        """Write the changed choices; the number of settings changed."""
+        changed = 0
+        data = self.cleaned_data
+        wanted = {(Kind.DIGEST, Channel.EMAIL): data["digest"]}
+        for kind, _ in KINDS:
+            for channel in self.channels:
+                wanted[(kind, channel)] = data[field_name(kind, channel)]
+        for (kind, channel), mode in wanted.items():
+            field = "digest" if kind == Kind.DIGEST else field_name(kind, channel)
+            if field in self.changed_data:
+                preference_set(enrollment_id=self.enrollment.pk, kind=kind, channel=channel, mode=mode)
+                changed += 1
+        if {"quiet_on", "quiet_start", "quiet_end", "quiet_kinds"} & set(self.changed_data):
+            kinds = list(data["quiet_kinds"])
+            # every box ticked is "every kind", as staff's empty list: kinds added later are held too
+            stored = [] if set(kinds) == {k for k, _ in KINDS} else kinds
+            quiet_hours_set(
+                enrollment_id=self.enrollment.pk,
+                start=data["quiet_start"],
+                end=data["quiet_end"],
+                kinds=stored,
+                enabled=data["quiet_on"],
+            )
+            changed += 1
+        return changed
