@@ -4,6 +4,7 @@ hours, and the daily digest. Staff set the same rows in the admin (Preferences, 
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from cohorts.models import Enrollment
@@ -39,10 +40,7 @@ def field_name(kind: str, channel: str) -> str:
 class PreferencesForm(forms.Form):
     """One learner's (one enrollment's) choices; `save()` writes only what changed."""
 
-    digest = forms.ChoiceField(
-        label="Daily digest email",
-        choices=[(Mode.IMMEDIATELY, "On: one email at 18:00 with what was held"), (Mode.OFF, "Off")],
-    )
+    digest = forms.ChoiceField(label="Daily digest email", choices=[])
     quiet_on = forms.BooleanField(label="Keep quiet hours", required=False)
     quiet_start = forms.TimeField(label="Quiet hours from", widget=forms.TimeInput(format="%H:%M"))
     quiet_end = forms.TimeField(label="until", widget=forms.TimeInput(format="%H:%M"))
@@ -70,6 +68,11 @@ class PreferencesForm(forms.Form):
             for channel in self.channels:
                 initial[field_name(kind, channel)] = saved.get((kind, channel), Mode.IMMEDIATELY)
         super().__init__(*args, initial=initial, **kwargs)
+        self.digest_hour = f"{settings.NEXUS_DIGEST_LOCAL_HOUR:02d}:00"
+        self.fields["digest"].choices = [
+            (Mode.IMMEDIATELY, f"On: one email at {self.digest_hour} with what was held"),
+            (Mode.OFF, "Off"),
+        ]
         for kind, label in KINDS:
             for channel in self.channels:
                 name = f"{label} by {CHANNEL_LABELS[channel].lower()}"
