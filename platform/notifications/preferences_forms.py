@@ -97,6 +97,19 @@ class PreferencesForm(forms.Form):
             except ValidationError as exc:
                 for field, errors in exc.message_dict.items():
                     self.add_error("quiet_end" if field == "end" else "quiet_kinds", errors)
+        if data.get("digest") == Mode.OFF:
+            waiting = [
+                label
+                for kind, label in KINDS
+                for channel in self.channels
+                if data.get(field_name(kind, channel)) == Mode.DIGEST
+            ]
+            if waiting:
+                self.add_error(
+                    "digest",
+                    f"{', '.join(dict.fromkeys(waiting))}: set to come in the daily digest, which would then never "
+                    "be sent. Keep the digest on, or choose another way for them.",
+                )
         if data.get("quiet_on") and "quiet_kinds" in data and not data["quiet_kinds"]:
             self.add_error(
                 "quiet_kinds", "Tick the kinds quiet hours hold back, or untick \u201cKeep quiet hours\u201d."

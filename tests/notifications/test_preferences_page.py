@@ -184,6 +184,7 @@ def test_a_learner_with_a_chat_webhook_chooses_for_chat_too(make_cohort):
             "Select a valid choice. party is not one of the available choices.",
         ),
         ("quiet_kinds", [], "Tick the kinds quiet hours hold back"),
+        ("digest", "off", "Reminder: set to come in the daily digest, which would then never be sent."),
     ],
 )
 def test_bad_input_is_a_form_error_that_saves_nothing(make_cohort, field, value, error):
@@ -192,6 +193,7 @@ def test_bad_input_is_a_form_error_that_saves_nothing(make_cohort, field, value,
     client = client_for(cohort, "ada@example.com")
     data = page_data(client, ada)
     data[f"e{ada.pk}-unit_unlocked__email"] = Mode.OFF  # a valid change beside the bad one: not saved either
+    data[f"e{ada.pk}-reminder__email"] = Mode.DIGEST
     data[f"e{ada.pk}-{field}"] = value
     if value == []:
         data.pop(f"e{ada.pk}-{field}")
