@@ -254,6 +254,9 @@ NEXUS_NOTIFY_DATE_CHANGE_DELAY = env_int("NEXUS_NOTIFY_DATE_CHANGE_DELAY", 300)
 # for the digest), and the learner's local hour the daily digest goes out at.
 NEXUS_NOTIFY_HOURLY_CAP = env_int("NEXUS_NOTIFY_HOURLY_CAP", 10)
 NEXUS_DIGEST_LOCAL_HOUR = env_int("NEXUS_DIGEST_LOCAL_HOUR", 18)
+# A digest run that did not happen at that hour (Beat down, workers behind) is caught up this many hours
+# later at most, for the rows that were waiting at the hour.
+NEXUS_DIGEST_CATCH_UP_HOURS = env_int("NEXUS_DIGEST_CATCH_UP_HOURS", 3)
 # The site's public address: absolute links in emails (the one-click unsubscribe URL) start with it.
 NEXUS_PUBLIC_URL = os.environ.get("NEXUS_PUBLIC_URL", "") or "http://127.0.0.1:8000"
 # Days the sign-in link in each email (it opens the learner's feed; their accounts have no password) works.

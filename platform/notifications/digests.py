@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import OuterRef, Subquery
+from django.db.models import Min, OuterRef, Subquery
 
 from notifications import policy, render
 from notifications.models import Channel, Notification
@@ -40,21 +40,41 @@ def digests_write(*, now: datetime) -> int:
     """Write today's digest for every learner whose local time is now NEXUS_DIGEST_LOCAL_HOUR:xx and who has
     rows waiting for it, linking those rows to it; return how many digests were new.
 
-    Run hourly (Beat), so each zone has its hour once a day (a :30 or :45 zone at 18:30 or 18:45). A rerun
-    in the same hour is a no-op: the rows are linked already, and the digest's unique key finds it. A
+    Run hourly (Beat), so each zone has its hour once a day (a :30 or :45 zone at 18:30 or 18:45); a run
+    up to NEXUS_DIGEST_CATCH_UP_HOURS later catches up a learner whose rows were already waiting at the
+    hour and who has no digest yet that day. A rerun is a no-op: the rows are linked already, and the digest's unique key finds it. A
     constant number of queries, whatever the number of learners.
     """
     hour = settings.NEXUS_DIGEST_LOCAL_HOUR
     due: dict[int, tuple[int, date, ZoneInfo]] = {}
-    learners = _waiting().values_list(
-        "enrollment_id", "enrollment__timezone", "enrollment__cohort__timezone", "enrollment__cohort_id"
+    learners = (
+        _waiting()
+        .order_by()
+        .values(
+            "enrollment_id", "enrollment__timezone", "enrollment__cohort__timezone", "enrollment__cohort_id"
+        )
+        .annotate(first=Min("created_at"))
+        .values_list(
+            "enrollment_id",
+            "enrollment__timezone",
+            "enrollment__cohort__timezone",
+            "enrollment__cohort_id",
+            "first",
+        )
     )
-    for eid, own_zone, cohort_zone, cohort_id in learners.order_by().distinct():
+    for eid, own_zone, cohort_zone, cohort_id, first in learners:
         zone = policy.learner_zone(own_zone, cohort_zone)
         if zone is None or eid in due:
             continue
         local = now.astimezone(zone)
-        if local.hour == hour:
+        # Its hour; or, for rows that were already waiting at that hour, the next few hours: a run that
+        # did not happen (Beat down, the workers behind at 18:00) is caught up by the next one rather
+        # than a day later, but not in the middle of the night. Rows held after the hour wait for
+        # tomorrow's digest.
+        if local.hour == hour or (
+            hour < local.hour <= hour + settings.NEXUS_DIGEST_CATCH_UP_HOURS
+            and first <= policy.local_instant(local.date(), time(hour), zone)
+        ):
             due[eid] = (cohort_id, local.date(), zone)
     if not due:
         return 0

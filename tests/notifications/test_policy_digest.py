@@ -114,12 +114,57 @@ def test_each_zone_gets_its_digest_in_its_own_18_hour(cohort, now, who, day):
     assert (digest.enrollment.email, digest.subject) == (who, f"digest:{day}")
 
 
-@pytest.mark.parametrize("hour", [0, 12, 16, 19, 22])
+@pytest.mark.parametrize("hour", [0, 12, 22])
 def test_no_digest_outside_the_18_hour(cohort, hour):
+    # (22:00 UTC: 23:00 in Lagos, 03:30 in Kolkata, 17:00 in New York: past every catch-up, or before)
     now = datetime(2026, 12, 1, hour, 0, tzinfo=UTC)
     with time_machine.travel(now, tick=False):
         assert digests_write(now=now) == 0
     assert not digests().exists()
+
+
+@pytest.mark.parametrize(
+    ("now", "who"),
+    [
+        (datetime(2026, 12, 1, 19, 0, tzinfo=UTC), "ada@example.com"),  # 20:00 in Lagos
+        (datetime(2026, 12, 1, 16, 0, tzinfo=UTC), "kim@example.com"),  # 21:30 in Kolkata
+    ],
+)
+def test_a_run_that_did_not_happen_at_the_hour_is_caught_up_a_few_hours_later(cohort, now, who):
+    # given rows waiting since the morning, and no run at the learner's 18:xx (Beat down, workers behind)
+    # when a later run happens within NEXUS_DIGEST_CATCH_UP_HOURS (3) the same local day
+    with time_machine.travel(now, tick=False):
+        assert digests_write(now=now) == 1
+        assert digests_write(now=now + timedelta(minutes=30)) == 0
+    # then that learner gets the day's digest, with both rows
+    [digest] = digests()
+    assert (digest.enrollment.email, digest.subject) == (who, "digest:2026-12-01")
+    assert digest.digested.count() == 2
+
+
+def test_rows_held_after_the_hour_wait_for_the_next_days_digest(make_cohort):
+    # given ada's only digest row, held at 18:30 in Lagos (after her hour)
+    cohort = make_cohort(learners=("ada@example.com",))
+    ada = cohort.enrollments.get()
+    Preference.objects.create(enrollment=ada, kind=Kind.UNIT_UNLOCKED, channel="email", mode=DIGEST)
+    late = LAGOS_18 + timedelta(minutes=30)
+    with time_machine.travel(late, tick=False):
+        outbox_write(
+            kind=Kind.UNIT_UNLOCKED,
+            cohort_id=cohort.pk,
+            enrollment_ids=[ada.pk],
+            subject="week-0",
+            effective_at=late,
+            payload={"title": "Week 0"},
+        )
+    # when the runs of 19:00 and 20:00 in Lagos happen, nothing is caught up; the next day's 18:00 has it
+    for now in (LAGOS_18 + timedelta(hours=1), LAGOS_18 + timedelta(hours=2)):
+        with time_machine.travel(now, tick=False):
+            assert digests_write(now=now) == 0
+    next_day = LAGOS_18 + timedelta(days=1)
+    with time_machine.travel(next_day, tick=False):
+        assert digests_write(now=next_day) == 1
+    assert digests().get().subject == "digest:2026-12-02"
 
 
 def test_cap_held_rows_go_in_the_digest_too_and_late_rows_wait_for_the_next(cohort, smtp):
