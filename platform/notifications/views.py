@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseRedirect
 from django.shortcuts import render as render_page
 from django.urls import reverse
@@ -56,8 +57,14 @@ def _entry(row: Notification) -> Entry:
 @login_required
 @require_GET
 def feed(request: HttpRequest) -> HttpResponse:
-    rows = list(feed_rows(user_id=request.user.pk)[:PAGE])
-    context = {"entries": [_entry(row) for row in rows], "unread": feed_unread_count(user_id=request.user.pk)}
+    """PAGE entries a page, newest first; ?page=N for older ones (a page past the last shows the last)."""
+    pages = Paginator(feed_rows(user_id=request.user.pk), PAGE)
+    page = pages.get_page(request.GET.get("page"))
+    context = {
+        "entries": [_entry(row) for row in page.object_list],
+        "page": page,
+        "unread": feed_unread_count(user_id=request.user.pk),
+    }
     return render_page(request, "notifications/feed/feed.html", context)
 
 

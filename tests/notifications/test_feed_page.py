@@ -108,3 +108,45 @@ def test_staff_filter_the_outbox_admin_by_the_in_app_channel(make_cohort, admin_
     response = admin_client.get("/admin/notifications/notification/", {"channel__exact": "inapp"})
     assert response.status_code == 200
     assert response.context["cl"].result_count == 2
+
+
+def test_older_messages_are_a_page_away(make_cohort):
+    # given 120 messages in ada's feed, a minute apart
+    cohort = make_cohort()
+    ada = cohort.enrollments.get(email="ada@example.com")
+    Notification.objects.bulk_create(
+        Notification(
+            kind=Notification.Kind.UNIT_UNLOCKED,
+            cohort=cohort,
+            enrollment=ada,
+            subject=f"message-{n:03d}",
+            effective_at=PINNED_NOW,
+            channel="inapp",
+            status=Notification.Status.SENT,
+            payload={"title": f"Message {n:03d}"},
+        )
+        for n in range(120)
+    )
+    for n, row in enumerate(Notification.objects.filter(enrollment=ada).order_by("subject")):
+        Notification.objects.filter(pk=row.pk).update(created_at=PINNED_NOW + timedelta(minutes=n))
+    client = client_for(cohort, "ada@example.com")
+
+    def titles(response):
+        return [entry.subject for entry in response.context["entries"]]
+
+    # when she opens her feed, she sees the newest 50 and a link to older ones
+    first = client.get("/feed/")
+    assert titles(first)[0] == "Message 119 is unlocked"
+    assert len(titles(first)) == 50
+    assert 'href="?page=2" rel="next">Older' in first.content.decode()
+    assert "Page 1 of 3" in first.content.decode()
+    # and the last page has the oldest 20, with a link back
+    last = client.get("/feed/", {"page": 3})
+    assert titles(last)[-1] == "Message 000 is unlocked"
+    assert len(titles(last)) == 20
+    assert 'href="?page=2" rel="prev">' in last.content.decode()
+    # and a page that does not exist shows the nearest one, never an error
+    assert titles(client.get("/feed/", {"page": 99})) == titles(last)
+    assert titles(client.get("/feed/", {"page": "seven"})) == titles(first)
+    # and the unread count is of all of them
+    assert "120 unread" in first.content.decode()
