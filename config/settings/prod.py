@@ -26,6 +26,22 @@ if _missing:
 if len(os.environ["DJANGO_SECRET_KEY"]) < 32:
     raise ImproperlyConfigured("DJANGO_SECRET_KEY must be at least 32 characters long.")
 
+# .env.example's values are placeholders ("change-me..."): a copied .env must not run production as is.
+_placeholders = [
+    name
+    for name, value in (
+        ("DJANGO_SECRET_KEY", os.environ["DJANGO_SECRET_KEY"]),
+        ("GITHUB_WEBHOOK_SECRETS", os.environ["GITHUB_WEBHOOK_SECRETS"]),
+        ("DATABASE_URL", DATABASE_URL),
+        ("EMAIL_HOST_PASSWORD", os.environ.get("EMAIL_HOST_PASSWORD", "")),
+    )
+    if "change-me" in value.lower()
+]
+if _placeholders:
+    raise ImproperlyConfigured(
+        f"{', '.join(_placeholders)} still hold .env.example's placeholder (change-me...): set real secrets."
+    )
+
 if "*" not in NEXUS_GITHUB_WEBHOOK_SECRETS:
     raise ImproperlyConfigured(
         'GITHUB_WEBHOOK_SECRETS needs a default secret: a bare secret, or {"*": ...} in its JSON.'

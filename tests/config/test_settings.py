@@ -207,3 +207,27 @@ def test_the_session_redis_reaches_settings_the_celery_app_and_child_processes(s
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == session_redis
+
+
+def test_prod_settings_refuse_env_examples_placeholder_secrets():
+    # given the secrets of a .env copied from .env.example and not changed
+    example = dict(
+        line.split("=", 1)
+        for line in (BASE_DIR / ".env.example").read_text().splitlines()
+        if "=" in line and not line.startswith("#")
+    )
+    result = run_python(
+        "import django; django.setup()",
+        DJANGO_SETTINGS_MODULE="config.settings.prod",
+        DJANGO_SECRET_KEY=example["DJANGO_SECRET_KEY"],
+        DJANGO_ALLOWED_HOSTS="example.com",
+        DATABASE_URL=f"postgres://nexus:{example['POSTGRES_PASSWORD']}@127.0.0.1/nexus",
+        REDIS_URL="redis://127.0.0.1/0",
+        GITHUB_WEBHOOK_SECRETS=example["GITHUB_WEBHOOK_SECRETS"],
+    )
+    # then production refuses to start, naming each
+    assert result.returncode != 0
+    assert (
+        "DJANGO_SECRET_KEY, GITHUB_WEBHOOK_SECRETS, DATABASE_URL still hold .env.example's placeholder"
+        in result.stderr
+    )
