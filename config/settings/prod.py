@@ -42,9 +42,11 @@ if _placeholders:
         f"{', '.join(_placeholders)} still hold .env.example's placeholder (change-me...): set real secrets."
     )
 
-if "*" not in NEXUS_GITHUB_WEBHOOK_SECRETS:
+# A default ("*") is not required: with secrets per organisation or repository only, a delivery about
+# any other is refused (401, "no_secret"), as it should be. None at all would refuse every delivery.
+if not NEXUS_GITHUB_WEBHOOK_SECRETS:
     raise ImproperlyConfigured(
-        'GITHUB_WEBHOOK_SECRETS needs a default secret: a bare secret, or {"*": ...} in its JSON.'
+        'GITHUB_WEBHOOK_SECRETS names no secret: a bare default secret, or {"scope": "secret", ...} in JSON.'
     )
 
 # Absolute links in emails (one-click unsubscribe): the environment's, else the first real allowed host.

@@ -92,18 +92,23 @@ def test_prod_settings_link_emails_to_the_public_host():
     assert "NEXUS_PUBLIC_URL is needed" in result.stderr
 
 
-def test_prod_settings_refuse_webhook_secrets_without_a_default():
-    result = run_python(
-        "import django; django.setup()",
-        DJANGO_SETTINGS_MODULE="config.settings.prod",
-        DJANGO_SECRET_KEY="x" * 40,
-        DJANGO_ALLOWED_HOSTS="example.com",
-        DATABASE_URL="postgres://u@127.0.0.1/x",
-        REDIS_URL="redis://127.0.0.1/0",
-        GITHUB_WEBHOOK_SECRETS='{"acme/repo": "only-one-repository"}',
-    )
+def test_prod_settings_take_secrets_per_repository_only_but_not_none():
+    env = {
+        "DJANGO_SETTINGS_MODULE": "config.settings.prod",
+        "DJANGO_SECRET_KEY": "x" * 40,
+        "DJANGO_ALLOWED_HOSTS": "example.com",
+        "DATABASE_URL": "postgres://u@127.0.0.1/x",
+        "REDIS_URL": "redis://127.0.0.1/0",
+    }
+    show = "import django; django.setup(); from django.conf import settings; print(settings.NEXUS_GITHUB_WEBHOOK_SECRETS)"
+    # an organisation's hooks only: no default needed (deliveries about other repositories get a 401)
+    result = run_python(show, GITHUB_WEBHOOK_SECRETS='{"acme/repo": "only-one-repository"}', **env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "{'acme/repo': ('only-one-repository',)}"
+    # an empty object names none: refused, saying what to set
+    result = run_python(show, GITHUB_WEBHOOK_SECRETS="{}", **env)
     assert result.returncode != 0
-    assert "GITHUB_WEBHOOK_SECRETS needs a default secret" in result.stderr
+    assert "GITHUB_WEBHOOK_SECRETS names no secret" in result.stderr
 
 
 def test_malformed_webhook_secrets_are_refused_at_start_with_the_reason():

@@ -234,6 +234,21 @@ def test_a_repository_secret_wins_over_its_owner_and_the_default(client):
     assert post(client, other, event="watch", secret=DEFAULT_SECRET).status_code == 202
 
 
+def test_without_a_default_only_the_configured_scopes_are_accepted(client, settings):
+    # given secrets for one organisation only (production may run so)
+    settings.NEXUS_GITHUB_WEBHOOK_SECRETS = {"octo-org": ("org-secret",)}
+    ours = body_of({"repository": {"full_name": "octo-org/hello"}, "action": "x"})
+    theirs = body_of({"repository": {"full_name": "someone/else"}, "action": "x"})
+    # then its deliveries are accepted, and any other is a 401 saying no secret is configured for it
+    assert post(client, ours, event="watch", secret="org-secret").status_code == 202
+    refused = post(client, theirs, event="watch", secret="org-secret")
+    assert (refused.status_code, refused.json()["error"]) == (
+        401,
+        "no webhook secret is configured for this repository",
+    )
+    assert list(Delivery.objects.values_list("repository", flat=True)) == ["octo-org/hello"]
+
+
 def test_with_no_secret_configured_every_delivery_is_refused(client, settings, check_run_body):
     settings.NEXUS_GITHUB_WEBHOOK_SECRETS = {}
     assert post(client, check_run_body).status_code == 401
