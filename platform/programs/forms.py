@@ -11,6 +11,7 @@ from django import forms
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.utils.dateparse import parse_duration as parse_django_duration
 
+from core.github_names import is_login, repository_full_name
 from programs.models import Program, Project, Unit
 from programs.relative import (
     MAX_DURATION,
@@ -33,8 +34,6 @@ def _words(text: str) -> list[str]:
 
 # GitHub's rules: a login or organisation is alphanumerics and single hyphens (39 at most); a repository
 # name is letters, digits, '.', '_' and '-' (100 at most).
-_GITHUB_LOGIN = r"[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}"
-_GITHUB_REPOSITORY = re.compile(rf"{_GITHUB_LOGIN}/[A-Za-z0-9._-]{{1,100}}")
 
 
 class DurationListField(forms.CharField):
@@ -258,15 +257,16 @@ class ProjectForm(_ProgramRowForm):
 
     def clean_template_repository(self) -> str:
         value = (self.cleaned_data.get("template_repository") or "").strip()
-        if value.startswith("https://github.com/"):
-            value = value.removeprefix("https://github.com/").removesuffix(".git").strip("/")
-        if value and not _GITHUB_REPOSITORY.fullmatch(value):
-            raise ValidationError("Give the template as owner/name, e.g. acme/backend-template.")
-        return value
+        if not value:
+            return value
+        try:
+            return repository_full_name(value)
+        except ValueError:
+            raise ValidationError("Give the template as owner/name, e.g. acme/backend-template.") from None
 
     def clean_github_organization(self) -> str:
         value = (self.cleaned_data.get("github_organization") or "").strip()
-        if value and not re.fullmatch(_GITHUB_LOGIN, value):
+        if value and not is_login(value):
             raise ValidationError("Not a GitHub organisation name (letters, digits and single hyphens).")
         return value
 

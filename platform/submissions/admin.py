@@ -2,15 +2,19 @@
 
 from datetime import datetime
 
+from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 
 from cohorts.models import Cohort
+from core.github_names import repository_full_name
 from submissions.models import LearnerRepository, Submission, WindowTransition
-from submissions.repositories import repositories_retry
+from submissions.repositories import repositories_retry, repository_link
 from tasks.enqueue import enqueue_or_leave_to_sweep
 from tasks.github_api import provision
 
@@ -96,18 +100,90 @@ class SubmissionAdmin(ReadOnly, admin.ModelAdmin):
         return _local(submission.enrollment.cohort, submission.graded_at)
 
 
+class LinkRepositoryForm(forms.ModelForm):
+    """Staff link a learner's existing repository (no template, or made outside Nexus): checked by
+    submissions.repositories.repository_link, whose errors name the field."""
+
+    full_name = forms.CharField(
+        label="Repository",
+        max_length=200,
+        help_text="owner/name on GitHub, or its https://github.com/ address.",
+        widget=forms.TextInput(attrs={"class": "vTextField"}),
+    )
+
+    class Meta:
+        model = LearnerRepository
+        fields = ("enrollment", "project", "full_name", "default_branch")
+        help_texts = {"default_branch": "The branch whose last push before the due is graded."}
+
+    def clean_full_name(self) -> str:
+        try:
+            return repository_full_name(self.cleaned_data["full_name"])
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from None
+
+    def clean(self) -> dict:
+        data = super().clean()
+        enrollment = self.instance.enrollment if self.instance.pk else data.get("enrollment")
+        project = self.instance.project if self.instance.pk else data.get("project")
+        if enrollment is None or project is None or self.errors:
+            return data
+        try:
+            with transaction.atomic():  # tried here for its errors, undone; save_model links it
+                repository_link(
+                    enrollment=enrollment,
+                    project=project,
+                    full_name=data["full_name"],
+                    default_branch=data.get("default_branch", ""),
+                )
+                transaction.set_rollback(True)
+        except ValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                self.add_error(field if field in self.fields else None, errors)
+        return data
+
+
 @admin.register(LearnerRepository)
-class LearnerRepositoryAdmin(ReadOnly, admin.ModelAdmin):
-    """Learners' repositories made from their project's template: what failed, and why, with a retry."""
+class LearnerRepositoryAdmin(admin.ModelAdmin):
+    """Learners' repositories: made from their project's template (what failed, and why, with a retry),
+    or linked by hand (Add, or change the repository of one)."""
 
     class Media:
         css = {"all": (LIST_CSS,)}
+
+    form = LinkRepositoryForm
 
     list_display = ("learner", "project", "repository", "state_and_attempts", "short_error", "updated")
     list_filter = ("state", ("enrollment__cohort", admin.RelatedOnlyFieldListFilter), "project")
     list_select_related = ("enrollment__cohort", "project")
     search_fields = ("enrollment__email", "enrollment__github_login", "full_name")
     actions = ("retry",)
+    autocomplete_fields = ("enrollment",)
+    readonly_fields = ("state", "attempts", "collaborator_added", "last_error", "html_url", "created_at")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: LearnerRepository | None = None) -> tuple:
+        # A repository belongs to one learner and project: to move it, delete it and link it again.
+        return (("enrollment", "project") if obj else ()) + self.readonly_fields
+
+    def get_fields(self, request: HttpRequest, obj: LearnerRepository | None = None) -> tuple:
+        linked = ("enrollment", "project", "full_name", "default_branch")
+        return linked + (self.readonly_fields if obj else ())
+
+    def save_model(self, request: HttpRequest, obj: LearnerRepository, form, change: bool) -> None:
+        linked = repository_link(
+            enrollment=obj.enrollment,
+            project=obj.project,
+            full_name=form.cleaned_data["full_name"],
+            default_branch=form.cleaned_data["default_branch"],
+        )
+        obj.pk = linked.repository.pk
+        if linked.regraded:
+            self.message_user(
+                request,
+                f"{obj.enrollment.email}'s cut-off for {obj.project.key} has passed: their graded commit was "
+                "chosen from this repository's pushes received before their due.",
+                messages.INFO,
+            )
 
     @admin.display(description="learner", ordering="enrollment__email")
     def learner(self, row: LearnerRepository) -> str:

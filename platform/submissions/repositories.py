@@ -1,4 +1,5 @@
-"""Learners' repositories from a project's template: planned when a window opens, then provisioned by a task."""
+"""Learners' repositories: from a project's template (planned when a window opens, then provisioned by a
+task), or an existing repository staff link by hand."""
 
 from __future__ import annotations
 
@@ -6,12 +7,17 @@ import re
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
 
 from cohorts.models import Cohort, Enrollment
+from core import clock
+from core.github_names import repository_full_name
 from programs.models import Project
+from submissions.grading import graded_commit_record
 from submissions.models import LearnerRepository, WindowTransition
+from submissions.selectors import window_for
 
 State = LearnerRepository.State
 NO_LOGIN = (
@@ -178,3 +184,56 @@ def _fail(row: LearnerRepository, error: str, *, counted: bool = False) -> None:
     if not counted:
         row.attempts += 1
     row.save(update_fields=["state", "last_error", "attempts", "full_name", "updated_at"])
+
+
+@dataclass(frozen=True)
+class Linked:
+    repository: LearnerRepository
+    regraded: bool  # the learner's cut-off had passed: their graded commit was chosen now
+
+
+@transaction.atomic
+def repository_link(
+    *, enrollment: Enrollment, project: Project, full_name: str, default_branch: str = "main"
+) -> Linked:
+    """Link a learner's existing repository to a project (no template, or one made outside Nexus).
+
+    It is ready at once: its pushes, including those recorded before the link (deliveries about a
+    repository no learner owned are kept), count for grading. A row the template provisioning made or
+    failed to make is replaced. If the learner's cut-off has passed, the graded commit is chosen now.
+    ValidationError names the field to fix.
+    """
+    try:
+        full_name = repository_full_name(full_name)
+    except ValueError as exc:
+        raise ValidationError({"full_name": str(exc)}) from None
+    default_branch = (default_branch or "main").strip()
+    if not default_branch or len(default_branch) > 255 or any(c in default_branch for c in " ~^:?*[\\"):
+        raise ValidationError({"default_branch": "Not a branch name, e.g. main."})
+    if project.program_id != enrollment.cohort.program_id:
+        raise ValidationError(
+            {"project": f"{project.key} is a project of another program than {enrollment.cohort}'s."}
+        )
+    other = (
+        LearnerRepository.objects.filter(project=project, full_name__iexact=full_name)
+        .exclude(enrollment=enrollment)
+        .select_related("enrollment")
+        .first()
+    )
+    if other is not None:
+        raise ValidationError(
+            {"full_name": f"{full_name} is already {other.enrollment.email}'s repository for {project.key}."}
+        )
+    row, _ = LearnerRepository.objects.select_for_update().get_or_create(
+        enrollment=enrollment, project=project
+    )
+    row.full_name, row.default_branch = full_name, default_branch
+    row.html_url = f"https://github.com/{full_name}"
+    row.state, row.last_error = State.READY, ""
+    row.full_clean()
+    row.save()
+    cohort = enrollment.cohort
+    regraded = cohort.to_real(window_for(enrollment=enrollment, project=project).cutoff) <= clock.now()
+    if regraded:
+        graded_commit_record(enrollment=enrollment, project=project)
+    return Linked(row, regraded)

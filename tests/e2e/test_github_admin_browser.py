@@ -90,3 +90,46 @@ def test_the_github_admin_lists_fit_1400_px(browser, live_server, transactional_
             assert width <= shown, f"{page}: {selector} is {width} px wide in {shown} px"
         header = browser.find_element(By.CSS_SELECTOR, "#result_list thead").text.lower()
         assert "utc" in header or "zone" in header, (page, header)
+
+
+def test_staff_link_a_learners_repository_in_the_admin(browser, live_server, transactional_db):  # noqa: F811
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    # given a cohort whose project has no template: learners bring their own repositories
+    get_user_model().objects.create_superuser("staff", "staff@example.com", "a long test password")
+    program = program_load(data=PROGRAM, source="browser.yaml").program
+    today = clock.now().date()
+    start = today + timedelta(days=7 - today.weekday())  # a Monday
+    cohort = services.cohort_create(program=program, name="Lagos", start_date=start, timezone="Africa/Lagos")
+    ada = services.enrollment_create(cohort=cohort, email="ada@example.com")
+    project = program.projects.get(key="p0")
+
+    # when staff open "Add learner repository", pick ada by typing her address, and give her repository's URL
+    log_in(browser, live_server.url, "/admin/submissions/learnerrepository/add/")
+    browser.find_element(By.CSS_SELECTOR, ".field-enrollment .select2-selection").click()
+    search = browser.find_element(By.CSS_SELECTOR, ".select2-search__field")
+    search.send_keys("ada@")
+    WebDriverWait(browser, 30).until(
+        lambda b: "ada@example.com" in b.find_element(By.CSS_SELECTOR, ".select2-results").text
+    )
+    search.send_keys(Keys.ENTER)
+    Select(browser.find_element(By.NAME, "project")).select_by_value(str(project.pk))
+    browser.find_element(By.NAME, "full_name").send_keys("https://github.com/ada-lovelace/backend-p0")
+    if SHOTS:
+        browser.save_screenshot(os.path.join(SHOTS, "admin-link-repository.png"))
+    browser.find_element(By.NAME, "_save").click()
+
+    # then the list shows her repository, ready, linked to GitHub
+    WebDriverWait(browser, 30).until(
+        lambda b: b.current_url.endswith("/admin/submissions/learnerrepository/")
+    )
+    row = browser.find_element(By.CSS_SELECTOR, "#result_list tbody tr").text
+    for shown in ("ada@example.com", "ada-lovelace/backend-p0", "Ready"):
+        assert shown in row, row
+    repository = LearnerRepository.objects.get(enrollment=ada)
+    assert (repository.full_name, repository.state) == (
+        "ada-lovelace/backend-p0",
+        LearnerRepository.State.READY,
+    )
