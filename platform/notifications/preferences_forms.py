@@ -6,6 +6,7 @@ from __future__ import annotations
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.db import transaction
 
 from cohorts.models import Enrollment
 from notifications.models import Channel, Notification, Preference, QuietHours
@@ -116,8 +117,9 @@ class PreferencesForm(forms.Form):
             )
         return data
 
+    @transaction.atomic
     def save(self) -> int:
-        """Write the changed choices; the number of settings changed."""
+        """Write the changed choices, all or none; the number of settings changed."""
         changed = 0
         data = self.cleaned_data
         wanted = {(Kind.DIGEST, Channel.EMAIL): data["digest"]}

@@ -125,9 +125,10 @@ def preferences(request: HttpRequest) -> HttpResponse:
         )
         if bound and form.is_valid():
             changed = form.save()
+            settings_changed = f"{changed} setting{'' if changed == 1 else 's'}"
             messages.success(
                 request,
-                f"Saved: {changed} setting(s) changed for {enrollment.cohort.name}. "
+                f"Saved: {settings_changed} changed for {enrollment.cohort.name}. "
                 "They apply to messages from now on."
                 if changed
                 else "Nothing changed.",

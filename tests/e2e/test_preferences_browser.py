@@ -49,7 +49,7 @@ def test_a_learner_changes_their_settings_in_a_browser(browser, live_server, tra
 
     # then the page says so, and her choices are stored
     WebDriverWait(browser, 30).until(lambda b: "Saved:" in b.find_element(By.TAG_NAME, "body").text)
-    assert "Saved: 2 setting(s) changed for Lagos" in browser.find_element(By.CLASS_NAME, "messages").text
+    assert "Saved: 2 settings changed for Lagos" in browser.find_element(By.CLASS_NAME, "messages").text
     assert Preference.objects.get(enrollment=kim, kind="reminder", channel=Channel.EMAIL).mode == "digest"
     assert QuietHours.objects.get(enrollment=kim).enabled is False
     if SHOTS:

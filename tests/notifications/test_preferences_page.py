@@ -97,7 +97,7 @@ def test_saved_choices_decide_the_next_messages(make_cohort, pinned_now):
     response = client.post("/feed/preferences/", data, follow=True)
 
     # then the page says what was saved
-    assert "Saved: 4 setting(s) changed for Lagos" in response.content.decode()
+    assert "Saved: 4 settings changed for Lagos" in response.content.decode()
     assert dict(
         Preference.objects.filter(enrollment=ada).values_list("kind", "mode").filter(channel="email")
     ) == {
