@@ -328,3 +328,20 @@ def test_an_unknown_cohort_on_the_bulk_page_asks_for_one(admin_client, make_coho
     response = admin_client.post("/admin/cohorts/enrollment/enrol/999/", {"csv": CSV})
     assert response.status_code == 200
     assert "There is no cohort 999" in response.content.decode()
+
+
+def test_carrying_out_a_past_extension_with_the_broker_down_is_left_to_the_reconciler(
+    admin_client, admin_user, make_cohort, broker_down, transactional_db
+):
+    # given the broker unreachable (a real refused connection); the admin's own transaction commits (no
+    # test transaction around it), so the publish happens at its commit, as in production
+    cohort = make_cohort()
+    with time_machine.travel(utc(2027, 1, 9, 9, 0), tick=False):
+        admin_client.force_login(admin_user)
+        # when staff grant an extension already past and tick "carry it out now"
+        response = add_extension(admin_client, cohort, due=("2027-01-09", "08:00:00"), carry_out_now="on")
+        # then it is saved and staff are told the reconciler carries it out: no 500
+        assert response.status_code == 302
+        page = admin_client.get(response["Location"]).content.decode()
+    assert "The broker is unreachable right now" in page
+    assert Extension.objects.get().due_at == utc(2027, 1, 9, 7, 0)

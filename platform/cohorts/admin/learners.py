@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
@@ -22,6 +23,7 @@ from core import clock
 from core.admin_refusals import RefusalsAsMessages
 from programs.models import Project
 from tasks.calendar import reconcile
+from tasks.enqueue import enqueue_or_leave_to_sweep
 
 # --- learners -------------------------------------------------------------------------------------
 
@@ -342,8 +344,18 @@ class ExtensionAdmin(RefusalsAsMessages, admin.ModelAdmin):
             obj.pk = services.extension_grant(**data, granted_by=request.user, carry_out_now=carry).pk
             request._extension_edited = getattr(form, "existing", None) is not None
         obj.refresh_from_db()
+        # What is already due is carried out now, in due order; with the broker down, by the reconciler's
+        # next periodic run (NEXUS_RECONCILE_EVERY) once it is back.
         if carry and obj.due_at <= obj.cohort.calendar_now(clock.now()):
-            reconcile.delay_on_commit()  # what is already due is carried out now, in due order
+            enqueue_or_leave_to_sweep(
+                reconcile,
+                on_refused=lambda: self.message_user(
+                    request,
+                    "The broker is unreachable right now: what is already due is carried out by the "
+                    f"reconciler's next run (every {settings.NEXUS_RECONCILE_EVERY} s) once it is back.",
+                    messages.WARNING,
+                ),
+            )
 
     def response_add(self, request: HttpRequest, obj: Extension, post_url_continue: str | None = None):
         if not getattr(request, "_extension_edited", False):
