@@ -241,3 +241,13 @@ def test_a_second_cohort_has_its_own_settings(make_cohort):
     assert list(Preference.objects.values_list("enrollment_id", "kind", "mode")) == [
         (ada_second.pk, Kind.REMINDER, Mode.OFF)
     ]
+
+
+def test_a_rehearsal_says_its_quiet_hours_do_not_apply(make_cohort):
+    real = make_cohort()
+    rehearsal = make_cohort(name="Dry run", speed=60, learners=("kim@example.com",))
+    assert (
+        "is a rehearsal" not in client_for(real, "ada@example.com").get("/feed/preferences/").content.decode()
+    )
+    page = client_for(rehearsal, "kim@example.com").get("/feed/preferences/").content.decode()
+    assert "Dry run is a rehearsal: its calendar runs faster than any night or hour" in page
