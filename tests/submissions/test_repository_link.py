@@ -2,7 +2,7 @@
 outside Nexus): it is ready at once, pushes recorded before the link count, a link after the cut-off grades
 at once, and bad input is a form error naming the field that saves nothing."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 import time_machine
@@ -11,32 +11,11 @@ from django.core.exceptions import ValidationError
 from submissions.grading import graded_commit_record
 from submissions.models import LearnerRepository, Submission
 from submissions.repositories import repository_link
-from webhooks.handlers import handle_push
-from webhooks.models import Delivery
+from tests.submissions.test_graded_commit import CUTOFF, DUE, A, B, push  # p0: due Fri 17:00, Mon 09:00 Lagos
 
 pytestmark = pytest.mark.django_db
 
-DUE = datetime(2027, 1, 8, 16, tzinfo=UTC)  # p0: Friday 17:00 in Lagos
-CUTOFF = datetime(2027, 1, 11, 8, tzinfo=UTC)  # Monday 09:00 in Lagos
-A, B = "a" * 40, "b" * 40
 ADD = "/admin/submissions/learnerrepository/add/"
-
-
-def push(repository, sha, *, received_at, branch="main"):
-    delivery = Delivery.objects.create(
-        delivery_id=f"push-{sha[:6]}-{received_at.timestamp()}",
-        event="push",
-        repository=repository,
-        received_at=received_at,
-        payload={
-            "ref": f"refs/heads/{branch}",
-            "before": "0" * 40,
-            "after": sha,
-            "repository": {"full_name": repository},
-            "head_commit": {"id": sha, "timestamp": received_at.isoformat()},
-        },
-    )
-    handle_push(delivery)
 
 
 def form(cohort, email="ada@example.com", project="p0", **fields):
@@ -53,8 +32,8 @@ def form(cohort, email="ada@example.com", project="p0", **fields):
 def test_staff_link_a_repository_and_its_earlier_pushes_are_graded_at_the_cutoff(make_cohort, admin_client):
     # given pushes to ada's own repository, recorded before anyone linked it (no learner owned it then)
     cohort = make_cohort()
-    push("ada-lovelace/backend-p0", A, received_at=DUE - timedelta(hours=2))
-    push("ada-lovelace/backend-p0", B, received_at=DUE + timedelta(hours=1))  # after her due
+    push("ada-lovelace/backend-p0", A, received_at=DUE - timedelta(hours=2), authored=DUE)
+    push("ada-lovelace/backend-p0", B, received_at=DUE + timedelta(hours=1), authored=DUE)  # after her due
 
     # when staff link it in the admin, typing its github.com address
     response = admin_client.post(
@@ -78,7 +57,7 @@ def test_staff_link_a_repository_and_its_earlier_pushes_are_graded_at_the_cutoff
 
 def test_a_link_after_the_cutoff_grades_at_once(make_cohort, client, admin_user):
     cohort = make_cohort()
-    push("ada-lovelace/backend-p0", A, received_at=DUE - timedelta(hours=2))
+    push("ada-lovelace/backend-p0", A, received_at=DUE - timedelta(hours=2), authored=DUE)
     with time_machine.travel(CUTOFF + timedelta(days=1), tick=False):
         client.force_login(admin_user)
         response = client.post(ADD, form(cohort), follow=True)
