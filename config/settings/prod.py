@@ -34,6 +34,7 @@ _placeholders = [
         ("GITHUB_WEBHOOK_SECRETS", os.environ["GITHUB_WEBHOOK_SECRETS"]),
         ("DATABASE_URL", DATABASE_URL),
         ("EMAIL_HOST_PASSWORD", os.environ.get("EMAIL_HOST_PASSWORD", "")),
+        ("FLOWER_BASIC_AUTH", os.environ.get("FLOWER_BASIC_AUTH", "")),
     )
     if "change-me" in value.lower()
 ]

@@ -13,7 +13,8 @@ def repository_full_name(value: str) -> str:
     ValueError saying what to give otherwise."""
     value = (value or "").strip()
     if value.startswith("https://github.com/"):
-        value = value.removeprefix("https://github.com/").removesuffix(".git").strip("/")
+        value = value.removeprefix("https://github.com/").strip("/")
+    value = value.removesuffix(".git")  # GitHub's clone address; the repository itself is named without
     if not REPOSITORY.fullmatch(value) or value.endswith(("/.", "/..")):
         raise ValueError("Give the repository as owner/name, e.g. acme/backend-template.")
     return value
@@ -21,3 +22,19 @@ def repository_full_name(value: str) -> str:
 
 def is_login(value: str) -> bool:
     return bool(re.fullmatch(LOGIN, value or ""))
+
+
+def is_branch(value: str) -> bool:
+    """A branch name git accepts (git check-ref-format's rules, for one branch)."""
+    return (
+        bool(value)
+        and len(value) <= 255
+        and not (
+            value.startswith(("-", "/", "."))
+            or value.endswith(("/", ".", ".lock"))
+            or any(part in value for part in ("..", "//", "@{", "/."))
+            or value == "@"
+            or any(c in value for c in " ~^:?*[\\")
+            or any(ord(c) < 32 or ord(c) == 127 for c in value)
+        )
+    )

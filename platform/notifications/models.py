@@ -2,6 +2,7 @@
 
 from datetime import time
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
@@ -129,6 +130,10 @@ class Preference(models.Model):
 
     def __str__(self) -> str:
         return f"{self.enrollment.email}: {self.kind} by {self.channel} {self.mode}"
+
+    def clean(self) -> None:
+        if self.mode == self.Mode.DIGEST and self.channel != Channel.EMAIL:
+            raise ValidationError({"mode": "Only email has a daily digest: choose Immediately or Off."})
 
 
 class QuietHours(models.Model):

@@ -61,7 +61,9 @@ def initial(*, kind: str, channel: str, enrollment_ids: Iterable[int], now: date
         elif channel == Channel.INAPP:
             # Written is delivered: the feed shows it (a digest preference changes nothing in a feed).
             decisions[eid] = WRITTEN
-        elif mode == Mode.DIGEST and kind != Notification.Kind.DIGEST:
+        elif mode == Mode.DIGEST and kind != Notification.Kind.DIGEST and channel == Channel.EMAIL:
+            # The digest is an email: a chat row set to "digest" (staff may have) goes out as usual,
+            # rather than waiting for a digest that never lists it.
             decisions[eid] = Decision(Status.HELD, HoldReason.DIGEST)
         else:
             decisions[eid] = IMMEDIATELY

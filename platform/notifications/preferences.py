@@ -13,10 +13,10 @@ from notifications.models import Notification, Preference, QuietHours
 @transaction.atomic
 def preference_set(*, enrollment_id: int, kind: str, channel: str, mode: str) -> Preference:
     """Set how this learner gets this kind on this channel (one row per learner, kind and channel)."""
-    preference, _ = Preference.objects.select_for_update().get_or_create(
+    preference, created = Preference.objects.select_for_update().get_or_create(
         enrollment_id=enrollment_id, kind=kind, channel=channel, defaults={"mode": mode}
     )
-    if preference.mode != mode:
+    if created or preference.mode != mode:  # checked before it counts (a refusal undoes the row)
         preference.mode = mode
         preference.full_clean()
         preference.save(update_fields=["mode", "updated_at"])
@@ -33,7 +33,8 @@ def quiet_hours_set(
         enrollment_id=enrollment_id, defaults={"start": start, "end": end, "kinds": kinds, "enabled": enabled}
     )
     quiet.start, quiet.end, quiet.kinds, quiet.enabled = start, end, list(kinds), enabled
-    validate_quiet_hours(start=start, end=end, kinds=quiet.kinds)
+    if enabled:  # hours that are off are only kept for when they are turned on again
+        validate_quiet_hours(start=start, end=end, kinds=quiet.kinds)
     quiet.full_clean()
     quiet.save()
     return quiet

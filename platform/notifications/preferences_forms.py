@@ -17,10 +17,10 @@ Kind = Notification.Kind
 Mode = Preference.Mode
 # What a learner chooses per kind: every kind but the digest itself (it has its own on/off).
 KINDS = [(value, label) for value, label in Kind.choices if value != Kind.DIGEST]
-# The feed shows a message or it does not: "in the daily digest" means nothing there.
+# The digest is an email: the feed shows a message or it does not, a chat webhook posts it or it does not.
 MODES = {
     Channel.EMAIL: Mode.choices,
-    Channel.CHAT: Mode.choices,
+    Channel.CHAT: [(Mode.IMMEDIATELY, "Immediately"), (Mode.OFF, "Off")],
     Channel.INAPP: [(Mode.IMMEDIATELY, "Shown"), (Mode.OFF, "Off")],
 }
 CHANNEL_LABELS = {Channel.EMAIL: "Email", Channel.INAPP: "In-app feed", Channel.CHAT: "Chat"}
@@ -92,7 +92,7 @@ class PreferencesForm(forms.Form):
     def clean(self) -> dict:
         data = super().clean()
         start, end = data.get("quiet_start"), data.get("quiet_end")
-        if start is not None and end is not None:
+        if data.get("quiet_on") and start is not None and end is not None:
             try:
                 validate_quiet_hours(start=start, end=end, kinds=data.get("quiet_kinds") or [])
             except ValidationError as exc:
@@ -132,14 +132,12 @@ class PreferencesForm(forms.Form):
                 preference_set(enrollment_id=self.enrollment.pk, kind=kind, channel=channel, mode=mode)
                 changed += 1
         if {"quiet_on", "quiet_start", "quiet_end", "quiet_kinds"} & set(self.changed_data):
-            kinds = list(data["quiet_kinds"])
-            # every box ticked is "every kind", as staff's empty list: kinds added later are held too
-            stored = [] if set(kinds) == {k for k, _ in KINDS} else kinds
+            # The kinds ticked, as they are: an empty list would mean every kind, the digest included.
             quiet_hours_set(
                 enrollment_id=self.enrollment.pk,
                 start=data["quiet_start"],
                 end=data["quiet_end"],
-                kinds=stored,
+                kinds=list(data["quiet_kinds"]),
                 enabled=data["quiet_on"],
             )
             changed += 1

@@ -128,6 +128,12 @@ class LinkRepositoryForm(forms.ModelForm):
         project = self.instance.project if self.instance.pk else data.get("project")
         if enrollment is None or project is None or self.errors:
             return data
+        if not self.instance.pk:
+            # The learner's row for the project (one the template could not make) is replaced, not
+            # refused as a duplicate: the form edits it.
+            self.instance = LearnerRepository.objects.filter(
+                enrollment=enrollment, project=project
+            ).first() or (self.instance)
         try:
             with transaction.atomic():  # tried here for its errors, undone; save_model links it
                 repository_link(
@@ -177,13 +183,15 @@ class LearnerRepositoryAdmin(admin.ModelAdmin):
             default_branch=form.cleaned_data["default_branch"],
         )
         obj.pk = linked.repository.pk
-        if linked.regraded:
-            self.message_user(
-                request,
-                f"{obj.enrollment.email}'s cut-off for {obj.project.key} has passed: their graded commit was "
-                "chosen from this repository's pushes received before their due.",
-                messages.INFO,
-            )
+        if linked.past_cutoff:
+            who = f"{obj.enrollment.email}'s cut-off for {obj.project.key} has passed"
+            if linked.graded_sha:
+                told = f"{who}: their graded commit is now {linked.graded_sha[:12]}, the last push to "
+                told += f"{linked.repository.full_name} received before their due."
+            else:
+                told = f"{who}, and no push to {linked.repository.full_name} reached Nexus before their due: "
+                told += "their graded commit is unchanged."
+            self.message_user(request, told, messages.INFO if linked.graded_sha else messages.WARNING)
 
     @admin.display(description="learner", ordering="enrollment__email")
     def learner(self, row: LearnerRepository) -> str:

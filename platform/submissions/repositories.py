@@ -13,7 +13,7 @@ from django.db.models import Q
 
 from cohorts.models import Cohort, Enrollment
 from core import clock
-from core.github_names import repository_full_name
+from core.github_names import is_branch, repository_full_name
 from programs.models import Project
 from submissions.grading import graded_commit_record
 from submissions.models import LearnerRepository, WindowTransition
@@ -159,6 +159,8 @@ def repository_failed(*, repository_id: int, error: str, transient: bool) -> Lea
     """Record a failed attempt: a transient one stays pending (tried again by the next run) until the
     last attempt; a permanent one fails at once, with the error for staff."""
     row = LearnerRepository.objects.select_for_update().get(pk=repository_id)
+    if row.state == State.READY:
+        return row  # linked by hand (or made) while this attempt ran: that stands
     row.attempts += 1
     if transient and row.attempts < settings.NEXUS_GITHUB_PROVISION_ATTEMPTS:
         row.last_error = error[:2000]
@@ -189,7 +191,8 @@ def _fail(row: LearnerRepository, error: str, *, counted: bool = False) -> None:
 @dataclass(frozen=True)
 class Linked:
     repository: LearnerRepository
-    regraded: bool  # the learner's cut-off had passed: their graded commit was chosen now
+    past_cutoff: bool  # the learner's cut-off had passed: their graded commit was chosen again now
+    graded_sha: str  # what that chose ("" when no push to it reached Nexus before their due)
 
 
 @transaction.atomic
@@ -208,8 +211,10 @@ def repository_link(
     except ValueError as exc:
         raise ValidationError({"full_name": str(exc)}) from None
     default_branch = (default_branch or "main").strip()
-    if not default_branch or len(default_branch) > 255 or any(c in default_branch for c in " ~^:?*[\\"):
-        raise ValidationError({"default_branch": "Not a branch name, e.g. main."})
+    if not is_branch(default_branch):
+        raise ValidationError(
+            {"default_branch": f"{default_branch!r} is not a branch name git accepts, e.g. main."}
+        )
     if project.program_id != enrollment.cohort.program_id:
         raise ValidationError(
             {"project": f"{project.key} is a project of another program than {enrollment.cohort}'s."}
@@ -233,7 +238,6 @@ def repository_link(
     row.full_clean()
     row.save()
     cohort = enrollment.cohort
-    regraded = cohort.to_real(window_for(enrollment=enrollment, project=project).cutoff) <= clock.now()
-    if regraded:
-        graded_commit_record(enrollment=enrollment, project=project)
-    return Linked(row, regraded)
+    past_cutoff = cohort.to_real(window_for(enrollment=enrollment, project=project).cutoff) <= clock.now()
+    graded = graded_commit_record(enrollment=enrollment, project=project) if past_cutoff else None
+    return Linked(row, past_cutoff, graded.commit_sha if graded else "")

@@ -229,10 +229,11 @@ def test_prod_settings_refuse_env_examples_placeholder_secrets():
         DATABASE_URL=f"postgres://nexus:{example['POSTGRES_PASSWORD']}@127.0.0.1/nexus",
         REDIS_URL="redis://127.0.0.1/0",
         GITHUB_WEBHOOK_SECRETS=example["GITHUB_WEBHOOK_SECRETS"],
+        FLOWER_BASIC_AUTH=example["FLOWER_BASIC_AUTH"],
     )
     # then production refuses to start, naming each
     assert result.returncode != 0
     assert (
-        "DJANGO_SECRET_KEY, GITHUB_WEBHOOK_SECRETS, DATABASE_URL still hold .env.example's placeholder"
-        in result.stderr
+        "DJANGO_SECRET_KEY, GITHUB_WEBHOOK_SECRETS, DATABASE_URL, FLOWER_BASIC_AUTH still hold "
+        ".env.example's placeholder" in result.stderr
     )

@@ -142,6 +142,14 @@ def test_a_run_that_did_not_happen_at_the_hour_is_caught_up_a_few_hours_later(co
     assert digest.digested.count() == 2
 
 
+def test_the_hour_before_is_not_the_hour(cohort):
+    # at 16:00 UTC (17:00 in Lagos) ada's digest is not due yet (kim's, 21:30 in Kolkata, is caught up)
+    now = datetime(2026, 12, 1, 16, 0, tzinfo=UTC)
+    with time_machine.travel(now, tick=False):
+        digests_write(now=now)
+    assert not digests().filter(enrollment__email="ada@example.com").exists()
+
+
 def test_rows_held_after_the_hour_wait_for_the_next_days_digest(make_cohort):
     # given ada's only digest row, held at 18:30 in Lagos (after her hour)
     cohort = make_cohort(learners=("ada@example.com",))

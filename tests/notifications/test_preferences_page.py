@@ -150,6 +150,52 @@ def test_the_digest_can_be_turned_off_and_on(make_cohort):
     )
 
 
+def test_the_digest_is_offered_for_email_only_and_refused_elsewhere(make_cohort):
+    from django.core.exceptions import ValidationError
+
+    from notifications.preferences import preference_set
+
+    cohort = make_cohort()
+    cohort.enrollments.filter(email="ada@example.com").update(
+        chat_webhook_url="https://hooks.example.com/ada"
+    )
+    ada = cohort.enrollments.get(email="ada@example.com")
+    client = client_for(cohort, "ada@example.com")
+    data = page_data(client, ada)
+    data[f"e{ada.pk}-ci_failed__chat"] = Mode.DIGEST
+    response = client.post("/feed/preferences/", data)
+    assert response.status_code == 400
+    assert not Preference.objects.exists()
+    # and the service refuses it too (staff's admin goes through it)
+    for channel in (Channel.CHAT, Channel.INAPP):
+        with pytest.raises(ValidationError, match="Only email has a daily digest"):
+            preference_set(enrollment_id=ada.pk, kind=Kind.CI_FAILED, channel=channel, mode=Mode.DIGEST)
+    assert not Preference.objects.exists()
+
+
+def test_ticking_every_kind_keeps_the_digest_out_of_quiet_hours(make_cohort):
+    cohort = make_cohort()
+    ada = cohort.enrollments.get(email="ada@example.com")
+    client = client_for(cohort, "ada@example.com")
+    data = page_data(client, ada)
+    data[f"e{ada.pk}-quiet_kinds"] = [kind for kind, _ in Kind.choices if kind != Kind.DIGEST]
+    assert client.post("/feed/preferences/", data).status_code == 302
+    kinds = QuietHours.objects.get(enrollment=ada).kinds
+    assert Kind.DIGEST not in kinds
+    assert len(kinds) == len(Kind.choices) - 1
+
+
+def test_quiet_hours_turned_off_need_no_valid_span(make_cohort):
+    cohort = make_cohort()
+    ada = cohort.enrollments.get(email="ada@example.com")
+    client = client_for(cohort, "ada@example.com")
+    data = page_data(client, ada)
+    data.pop(f"e{ada.pk}-quiet_on")
+    data[f"e{ada.pk}-quiet_start"] = data[f"e{ada.pk}-quiet_end"] = "22:00"
+    assert client.post("/feed/preferences/", data).status_code == 302
+    assert QuietHours.objects.get(enrollment=ada).enabled is False
+
+
 def test_a_learner_with_a_chat_webhook_chooses_for_chat_too(make_cohort):
     cohort = make_cohort()
     cohort.enrollments.filter(email="ada@example.com").update(

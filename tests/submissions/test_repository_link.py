@@ -61,9 +61,53 @@ def test_a_link_after_the_cutoff_grades_at_once(make_cohort, client, admin_user)
     with time_machine.travel(CUTOFF + timedelta(days=1), tick=False):
         client.force_login(admin_user)
         response = client.post(ADD, form(cohort), follow=True)
-    assert "their graded commit was chosen" in response.content.decode()
+    assert f"their graded commit is now {A[:12]}, the last push to ada-lovelace/backend-p0" in (
+        response.content.decode()
+    )
     graded = Submission.objects.get(graded_at__isnull=False)
     assert (graded.enrollment.email, graded.commit_sha) == ("ada@example.com", A)
+
+
+def test_a_link_after_the_cutoff_without_pushes_says_nothing_changed(make_cohort, client, admin_user):
+    cohort = make_cohort()
+    with time_machine.travel(CUTOFF + timedelta(days=1), tick=False):
+        client.force_login(admin_user)
+        page = client.post(ADD, form(cohort), follow=True).content.decode()
+    assert "no push to ada-lovelace/backend-p0 reached Nexus before their due" in page
+    assert not Submission.objects.exists()
+
+
+def test_the_add_page_replaces_the_row_the_template_could_not_make(make_cohort, admin_client):
+    cohort = make_cohort()
+    ada = cohort.enrollments.get(email="ada@example.com")
+    LearnerRepository.objects.create(
+        enrollment=ada,
+        project=cohort.program.projects.get(key="p0"),
+        full_name="acme/p0-ada",
+        state=LearnerRepository.State.FAILED,
+        last_error="422 name already exists",
+    )
+    response = admin_client.post(ADD, form(cohort, full_name="ada-lovelace/backend-p0.git"))
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    row = LearnerRepository.objects.get()
+    assert (row.full_name, row.state, row.last_error) == ("ada-lovelace/backend-p0", "ready", "")
+
+
+def test_a_provisioning_attempt_that_fails_after_a_link_leaves_the_link_alone(make_cohort):
+    from submissions.repositories import repository_failed
+
+    # given a row the provisioning task claimed, then staff linked her own repository
+    cohort = make_cohort()
+    ada = cohort.enrollments.get(email="ada@example.com")
+    claimed = LearnerRepository.objects.create(
+        enrollment=ada, project=cohort.program.projects.get(key="p0"), full_name="acme/p0-ada"
+    )
+    repository_link(enrollment=ada, project=claimed.project, full_name="ada-lovelace/backend-p0")
+    # when the task's GitHub call then fails for good
+    repository_failed(repository_id=claimed.pk, error="403 no access to the template", transient=False)
+    # then the linked repository stands
+    claimed.refresh_from_db()
+    assert (claimed.full_name, claimed.state, claimed.last_error) == ("ada-lovelace/backend-p0", "ready", "")
 
 
 def test_a_link_replaces_a_failed_template_repository(make_cohort, admin_client):
@@ -99,7 +143,10 @@ def test_a_link_replaces_a_failed_template_repository(make_cohort, admin_client)
         ({"full_name": "not a repository"}, "full_name", "Give the repository as owner/name"),
         ({"full_name": "https://gitlab.com/ada/x"}, "full_name", "Give the repository as owner/name"),
         ({"full_name": "ada/../etc"}, "full_name", "Give the repository as owner/name"),
-        ({"default_branch": "main branch"}, "default_branch", "Not a branch name"),
+        ({"default_branch": "main branch"}, "default_branch", "is not a branch name git accepts"),
+        ({"default_branch": "a..b"}, "default_branch", "is not a branch name git accepts"),
+        ({"default_branch": "-x"}, "default_branch", "is not a branch name git accepts"),
+        ({"default_branch": "main.lock"}, "default_branch", "is not a branch name git accepts"),
         ({"full_name": "bob-b/backend-p0"}, "full_name", "is already bob@example.com's repository for p0"),
     ],
 )
