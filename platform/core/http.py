@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -108,6 +109,8 @@ def make_session(
     adapter = adapter_cls(pool_connections=pool, pool_maxsize=pool, max_retries=0)
     if public_only:
         session.trust_env = False
+        # trust_env also carried the CA bundle variables: keep honouring them.
+        session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     session.headers["User-Agent"] = user_agent
@@ -173,9 +176,18 @@ def check_public_url(url: str, *, resolve: bool = True) -> None:
             )
 
 
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
 def _public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    """A globally routable unicast address (an IPv4-mapped IPv6 address is judged by its IPv4 part)."""
-    mapped = getattr(address, "ipv4_mapped", None)
-    if mapped is not None:
-        address = mapped
+    """A globally routable unicast address. An IPv6 address that carries an IPv4 one (IPv4-mapped, 6to4,
+    Teredo, NAT64) is judged by that IPv4 address too, so none of them is a way round the check."""
+    if isinstance(address, ipaddress.IPv6Address):
+        inner = [address.ipv4_mapped, address.sixtofour, address.teredo[1] if address.teredo else None]
+        if address in _NAT64:
+            inner.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+        if any(v4 is not None and not _public(v4) for v4 in inner):
+            return False
+        if address.ipv4_mapped is not None:
+            return _public(address.ipv4_mapped)
     return address.is_global and not address.is_multicast

@@ -19,6 +19,9 @@ from core.http import UnsafeURL, check_public_url, make_session, retry_after_sec
         ("https://169.254.169.254/latest/meta-data", "link-local"),
         ("https://[::1]/hook", "::1"),
         ("https://localhost/hook", "loopback"),
+        ("https://[::ffff:127.0.0.1]/hook", "::ffff:127.0.0.1"),
+        ("https://[2002:7f00:1::]/hook", "2002:7f00:1::"),  # 6to4 around 127.0.0.1
+        ("https://[64:ff9b::a00:1]/hook", "64:ff9b::a00:1"),  # NAT64 around 10.0.0.1
         ("ftp://example.com/x", "not an http(s) URL"),
         ("https://user:pw@example.com/x", "user name or password"),
     ],
@@ -34,6 +37,7 @@ def test_a_public_address_passes_and_dev_allows_loopback(settings):
     settings.NEXUS_HTTP_REQUIRE_HTTPS = True
     settings.NEXUS_HTTP_ALLOW_PRIVATE = False
     check_public_url("https://93.184.215.14/hook")  # a literal public address: no DNS needed
+    check_public_url("https://[::ffff:93.184.215.14]/hook")  # IPv4-mapped, judged by its IPv4 address
     settings.NEXUS_HTTP_REQUIRE_HTTPS = False
     settings.NEXUS_HTTP_ALLOW_PRIVATE = True
     check_public_url("http://127.0.0.1:8025/hook")
